@@ -1,0 +1,209 @@
+"""One registry of generator specs: ``list_models()``, ``get_spec(name)``, ``load_generator(name)``.
+
+Sources:
+
+* ``embedded``: MobileStyleGAN-FFHQ from the OpenVINO IR in PyPI ``random-face``
+  (installed with the project, works offline), converted once to safetensors.
+* ``hub``: NVIDIA StyleGAN2 pickles mirrored on the Hugging Face hub, read with
+  a restricted unpickler and converted once to safetensors.
+* ``random``: tiny seeded random generators for tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .cache import CacheError, cache_dir, hub_download, load_checked, read_metadata, save_checked
+from .models.base import StyleGenerator
+from .models.mobilestylegan import MobileStyleGAN, MobileStyleGANConfig
+
+ASSETS = Path(__file__).parent / "assets"
+MOBILE_HEADS = ASSETS / "mobilestylegan_ffhq_heads.safetensors"
+HUB_REPO = "public-data/StyleGAN2"  # public mirror of NVIDIA's official StyleGAN2 pickles
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    family: str  # "mobilestylegan" | "stylegan2"
+    resolution: int
+    source: str  # "embedded" | "hub" | "random"
+    truncation_psi: float = 0.7
+    domain: str = "faces"
+    license: str = ""
+    repo_id: str | None = None
+    filename: str | None = None
+    sha256: str | None = None
+    config: dict = field(default_factory=dict)
+
+
+NVIDIA_NC = "NVIDIA Source Code License-NC (non-commercial)"
+_SPECS: list[ModelSpec] = [
+    ModelSpec("mobilestylegan-ffhq", "MobileStyleGAN distilled from StyleGAN2-FFHQ (embedded, offline); "
+              "real FFHQ mapping network", "mobilestylegan", 1024, "embedded", 0.7,
+              license=f"{NVIDIA_NC}; weights via PyPI random-face"),
+    ModelSpec("tiny-test", "tiny random MobileStyleGAN for tests", "mobilestylegan", 64, "random",
+              1.0, domain="random", config=dict(z_dim=32, w_dim=32, mapping_layers=2,
+                                                channels=(32, 32, 16, 16), head_blocks=(1,))),
+    ModelSpec("tiny-stylegan2", "tiny random StyleGAN2 for tests", "stylegan2", 32, "random", 1.0,
+              domain="random", config=dict(z_dim=32, w_dim=32, resolution=32, mapping_layers=2,
+                                           channel_base=512, channel_max=32)),
+]
+for _name, _file, _res, _domain in [
+    ("stylegan2-ffhq-1024", "stylegan2-ffhq-1024x1024.pkl", 1024, "faces"),
+    ("stylegan2-ffhq-256", "stylegan2-ffhq-256x256.pkl", 256, "faces"),
+    ("stylegan2-metfaces-1024", "stylegan2-metfaces-1024x1024.pkl", 1024, "art portraits"),
+    ("stylegan2-afhqcat-512", "stylegan2-afhqcat-512x512.pkl", 512, "cats"),
+    ("stylegan2-afhqdog-512", "stylegan2-afhqdog-512x512.pkl", 512, "dogs"),
+    ("stylegan2-afhqwild-512", "stylegan2-afhqwild-512x512.pkl", 512, "wild animals"),
+    ("stylegan2-afhqv2-512", "stylegan2-afhqv2-512x512.pkl", 512, "animal faces"),
+    ("stylegan2-celebahq-256", "stylegan2-celebahq-256x256.pkl", 256, "faces"),
+]:
+    _SPECS.append(ModelSpec(_name, f"official StyleGAN2 {_domain} {_res}px (download)", "stylegan2",
+                            _res, "hub", 0.7, domain=_domain, license=NVIDIA_NC, repo_id=HUB_REPO,
+                            filename=f"models/{_file}"))
+REGISTRY: dict[str, ModelSpec] = {s.name: s for s in _SPECS}
+
+
+def list_models() -> list[str]:
+    """Names of every registered generator."""
+    return list(REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def load_generator(name: str, device: str | torch.device = "cpu") -> StyleGenerator:
+    """Build generator ``name`` with its weights, in eval mode with gradients off.
+
+    Raises ValueError for unknown names and :class:`~stylelab.cache.CacheError`
+    when weights cannot be found, downloaded or verified.
+    """
+    spec = get_spec(name)
+    G = _LOADERS[spec.source](spec)
+    return G.eval().requires_grad_(False).to(device)
+
+
+# ---------------------------------------------------------------- random
+def _load_random(spec: ModelSpec) -> StyleGenerator:
+    torch.manual_seed(0)
+    if spec.family == "mobilestylegan":
+        G = MobileStyleGAN(MobileStyleGANConfig(**spec.config))
+        for mod in G.modules():
+            if hasattr(mod, "noise_const"):
+                mod.noise_std.fill_(0.1)
+                mod.noise_const.copy_(torch.randn_like(mod.noise_const) * 0.1)
+    else:
+        from .models.stylegan2 import StyleGAN2, StyleGAN2Config
+
+        G = StyleGAN2(StyleGAN2Config(**spec.config))
+    with torch.no_grad():
+        G.w_avg.copy_(G.mapping(torch.randn(2000, G.z_dim)).mean(0))
+    return G
+
+
+# -------------------------------------------------------------- embedded
+def random_face_data_dir() -> Path:
+    """``random_face/data`` of the installed PyPI ``random-face`` package (never imported)."""
+    found = importlib.util.find_spec("random_face")
+    if found is None or not found.submodule_search_locations:
+        raise CacheError(
+            "the embedded MobileStyleGAN weights come from PyPI 'random-face'; install them with "
+            "`pip install --no-deps random-face==2021.7.21.1`"
+        )
+    data = Path(list(found.submodule_search_locations)[0]) / "data"
+    if not (data / "SynthesisNetwork.bin").exists():
+        raise CacheError(f"{data} lacks SynthesisNetwork.xml/.bin; reinstall random-face")
+    return data
+
+
+def _load_embedded(spec: ModelSpec) -> StyleGenerator:
+    path = cache_dir() / f"{spec.name}-v1.safetensors"
+    state = _cached_or_build(path, lambda: _convert_mobile_ir())
+    G = MobileStyleGAN(MobileStyleGANConfig())
+    state.update(load_checked(MOBILE_HEADS) if MOBILE_HEADS.exists() else {})
+    _load_state(G, state, spec.name, optional_prefixes=("heads.", "affines.b4_to_img",
+                                                         "affines.b5_to_img"))
+    if not MOBILE_HEADS.exists():  # no distilled heads: only exact downsampled sizes
+        G.exit_mode = "downsample"
+    return G
+
+
+def _convert_mobile_ir() -> dict[str, torch.Tensor]:
+    from .models.mobilestylegan_ir import compute_w_avg, convert_ir
+    from .models.layers import MappingMLP
+
+    data = random_face_data_dir()
+    state = convert_ir(data / "MappingNetwork.xml", data / "SynthesisNetwork.xml")
+    mapping = MappingMLP()
+    mapping.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("mapping.")})
+    state["w_avg"] = compute_w_avg(mapping)
+    return state
+
+
+def _cached_or_build(path: Path, build: Callable[[], dict[str, torch.Tensor]],
+                     metadata: dict | None = None) -> dict[str, torch.Tensor]:
+    """Load ``path`` if its checksum holds; a corrupt file is rebuilt, never loaded."""
+    if path.exists():
+        try:
+            return load_checked(path)
+        except CacheError:
+            path.unlink()
+    state = build()
+    save_checked(path, state, metadata)
+    return state
+
+
+def _load_state(G: torch.nn.Module, state: dict[str, torch.Tensor], name: str,
+                optional_prefixes: tuple[str, ...] = ()) -> None:
+    expected = G.state_dict()
+    missing = [k for k in expected if k not in state and not k.startswith(optional_prefixes)]
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or wrong:
+        raise CacheError(
+            f"weights for {name} do not fit the architecture: missing {missing[:6]}, "
+            f"wrong shape {wrong[:6]}; delete the cached file to rebuild it"
+        )
+    G.load_state_dict(state, strict=False)
+
+
+# ------------------------------------------------------------------- hub
+def _load_hub(spec: ModelSpec) -> StyleGenerator:
+    from .models.checkpoints import load_nvidia_pkl
+    from .models.stylegan2 import StyleGAN2, StyleGAN2Config
+
+    path = cache_dir() / f"{spec.name}.safetensors"
+    if not path.exists():
+        G = load_nvidia_pkl(hub_download(spec.repo_id, spec.filename, spec.sha256))
+        save_checked(path, G.state_dict(), {"config": asdict(G.config)})
+        return G
+    config = json.loads(read_metadata(path)["config"])
+    G = StyleGAN2(StyleGAN2Config(**config))
+    try:
+        _load_state(G, load_checked(path), spec.name)
+    except CacheError:
+        path.unlink(missing_ok=True)
+        raise
+    return G
+
+
+def load_generator_file(path: str | Path, device: str | torch.device = "cpu") -> StyleGenerator:
+    """Load a local StyleGAN2 checkpoint: NVIDIA ``.pkl`` or rosinality ``.pt``/``.pth``."""
+    from .models.checkpoints import load_nvidia_pkl, load_rosinality
+
+    path = Path(path)
+    loader = load_nvidia_pkl if path.suffix == ".pkl" else load_rosinality
+    return loader(path).eval().requires_grad_(False).to(device)
+
+
+_LOADERS = {"random": _load_random, "embedded": _load_embedded, "hub": _load_hub}
