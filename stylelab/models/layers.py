@@ -40,17 +40,22 @@ def haar_idwt(x: torch.Tensor) -> torch.Tensor:
     high bands interleaved per channel in ``[C, 4C)`` (channel ``C + 3c + k`` is
     band ``k`` in (LH, HL, HH) of channel ``c``). Returns ``(N, C, 2H, 2W)`` with
     ``out[2i+a, 2j+b] = (ll + sa*lh + sb*hl + sa*sb*hh) / 2``, ``s0 = +1, s1 = -1``.
+
+    Works in NHWC internally, so the result has channels-last strides (fast
+    for the convolutions that follow on CPU); values do not depend on layout.
     """
     n, c4, h, w = x.shape
     c = c4 // 4
-    ll = x[:, :c]
-    high = x[:, c:].reshape(n, c, 3, h, w)
-    lh, hl, hh = high.unbind(2)
+    nhwc = x.permute(0, 2, 3, 1)
+    ll = nhwc[..., :c]
+    high = nhwc[..., c:].reshape(n, h, w, c, 3)
+    lh, hl, hh = high.unbind(-1)
     a, b = ll + lh, ll - lh
     d, e = hl + hh, hl - hh
-    # sub-pixel order (a, b) = (0,0), (0,1), (1,0), (1,1) -> pixel_shuffle layout
-    sub = torch.stack((a + d, a - d, b + e, b - e), dim=2).mul_(0.5)
-    return F.pixel_shuffle(sub.reshape(n, c * 4, h, w), 2)
+    top = torch.stack((a + d, a - d), dim=3)  # (N, H, W, 2[b], C) for row offset a=0
+    bottom = torch.stack((b + e, b - e), dim=3)  # a=1
+    out = torch.stack((top, bottom), dim=2).mul_(0.5)  # (N, H, 2[a], W, 2[b], C)
+    return out.reshape(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
 
 
 def haar_dwt(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,163 @@
+"""Generator speed and memory: stylelab's PyTorch MobileStyleGAN vs OpenVINO on the same IR.
+
+For each (backend, size, batch) a fresh subprocess loads the model, warms up,
+and times mapping + synthesis; it reports the median and the process's peak
+RSS. OpenVINO runs the original IR (1024px output; smaller sizes are its
+1024px image area-downsampled). Both run in the same invocation, so the
+ratio is meaningful on a noisy machine. Variants (channels-last off,
+``torch.compile``, no inference mode) are timed at 256 and 1024px, batch 1.
+
+    python benchmarks/generator.py [--repeats 7] [--json benchmarks/results/generator.json]
+
+Targets (2-core CPU): 256px batch-1 synthesis <= 120 ms median; 1024px <= 2.0x OpenVINO.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SIZES = (256, 512, 1024)
+BATCHES = (1, 8)
+VARIANTS = ("default", "no-channels-last", "no-inference-mode", "compile")
+
+
+def _timeit(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def run_torch(size: int, batch: int, repeats: int, variant: str) -> dict:
+    import torch
+
+    from stylelab import load_generator, z_from_seeds
+
+    G = load_generator("mobilestylegan-ffhq")
+    z = z_from_seeds(range(batch))
+    if variant == "no-channels-last":
+        from stylelab.models.mobilestylegan import MobileBlock
+
+        MobileBlock.memory_format = torch.contiguous_format
+    synth = G.synthesis
+    if variant == "compile":
+        synth = torch.compile(G.synthesis, dynamic=False)
+    ctx = torch.no_grad if variant == "no-inference-mode" else torch.inference_mode
+
+    def step():
+        with ctx():
+            synth(G.map(z, 0.7), size=size)
+
+    return {"ms": _timeit(step, repeats)}
+
+
+def run_openvino(size: int, batch: int, repeats: int) -> dict:
+    import numpy as np
+    import openvino as ov
+
+    from stylelab.latents import z_from_seeds
+    from stylelab.registry import random_face_data_dir
+
+    data, core = random_face_data_dir(), ov.Core()
+    cfg = {"INFERENCE_PRECISION_HINT": "f32"}
+    mapping = core.read_model(str(data / "MappingNetwork.xml"))
+    synthesis = core.read_model(str(data / "SynthesisNetwork.xml"))
+    mapping.reshape({0: [batch, 512]})
+    synthesis.reshape({0: [batch, 512]})
+    m, s = core.compile_model(mapping, "CPU", cfg), core.compile_model(synthesis, "CPU", cfg)
+    z = z_from_seeds(range(batch)).numpy()
+
+    def step():
+        img = s(m(z)[0])[0]
+        if size != 1024:
+            f = 1024 // size
+            img.reshape(batch, 3, size, f, size, f).mean(axis=(3, 5))
+
+    return {"ms": _timeit(step, repeats)}
+
+
+def child(args: argparse.Namespace) -> None:
+    if args.backend == "openvino":
+        result = run_openvino(args.size, args.batch, args.repeats)
+    else:
+        result = run_torch(args.size, args.batch, args.repeats, args.variant)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def measure(backend: str, size: int, batch: int, repeats: int, variant: str = "default") -> dict:
+    cmd = [sys.executable, __file__, "--child", "--backend", backend, "--size", str(size),
+           "--batch", str(batch), "--repeats", str(repeats), "--variant", variant]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="generator benchmark")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--json", default="benchmarks/results/generator.json")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--backend", default="torch")
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--variant", default="default")
+    ap.add_argument("--skip-variants", action="store_true")
+    args = ap.parse_args()
+    if args.child:
+        return child(args)
+    import torch
+
+    rows = []
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus")
+    print(f"{'size':>5} {'batch':>5} {'torch ms':>9} {'OV ms':>8} {'ratio':>6} "
+          f"{'torch MB':>9} {'OV MB':>7}  (mapping + synthesis, median of {args.repeats})")
+    for size in SIZES:
+        for batch in BATCHES:
+            t = measure("torch", size, batch, args.repeats)
+            o = measure("openvino", size, batch, args.repeats)
+            row = {"size": size, "batch": batch, "torch": t, "openvino": o}
+            if "ms" in t and "ms" in o:
+                row["ratio_torch_over_openvino"] = t["ms"] / o["ms"]
+                print(f"{size:5d} {batch:5d} {t['ms']:9.1f} {o['ms']:8.1f} "
+                      f"{t['ms'] / o['ms']:6.2f} {t['peak_rss_mb']:9.0f} {o['peak_rss_mb']:7.0f}")
+            else:
+                print(f"{size:5d} {batch:5d} error: {t.get('error') or o.get('error')}")
+            rows.append(row)
+    variants = []
+    if not args.skip_variants:
+        print("\nvariants, batch 1 (torch ms):")
+        for variant in VARIANTS:
+            res = {s: measure("torch", s, 1, args.repeats, variant) for s in (256, 1024)}
+            variants.append({"variant": variant, **{str(s): r for s, r in res.items()}})
+            print(f"  {variant:18} " + "  ".join(
+                f"{s}px {r['ms']:7.1f}" if "ms" in r else f"{s}px {r['error']}"
+                for s, r in res.items()))
+    by_key = {(r["size"], r["batch"]): r for r in rows}
+    targets = {
+        "256px_batch1_ms": by_key[(256, 1)]["torch"].get("ms"),
+        "256px_batch1_target_ms": 120,
+        "1024px_batch1_ratio": by_key[(1024, 1)].get("ratio_torch_over_openvino"),
+        "1024px_ratio_target": 2.0,
+    }
+    print("\ntargets:", json.dumps(targets))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"rows": rows, "variants": variants,
+                                           "targets": targets}, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

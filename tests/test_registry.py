@@ -1,0 +1,96 @@
+import os
+import stat
+
+import pytest
+import torch
+
+import stylelab
+from stylelab.cache import CacheError, cache_dir, hub_download, load_checked, save_checked
+
+
+def test_list_models_and_unknown_name():
+    names = stylelab.list_models()
+    assert {"mobilestylegan-ffhq", "tiny-test", "stylegan2-ffhq-1024"} <= set(names)
+    with pytest.raises(ValueError, match="valid models: mobilestylegan-ffhq"):
+        stylelab.load_generator("stylegan9")
+
+
+def test_tiny_is_deterministic_and_frozen():
+    a, b = stylelab.load_generator("tiny-test"), stylelab.load_generator("tiny-test")
+    z = stylelab.z_from_seeds([0], a.z_dim)
+    torch.testing.assert_close(a(z), b(z))
+    assert not any(p.requires_grad for p in a.parameters()) and not a.training
+
+
+def test_checked_file_roundtrip_and_corruption(tmp_path):
+    path = tmp_path / "x.safetensors"
+    save_checked(path, {"a": torch.arange(10.0)}, {"note": "hi"})
+    assert load_checked(path)["a"].sum() == 45
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CacheError, match="corrupt or truncated"):
+        load_checked(path)
+    path.write_bytes(bytes(raw[:20]))
+    with pytest.raises(CacheError, match="corrupt or truncated"):
+        load_checked(path)
+
+
+def test_cache_dir_not_writable(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("STYLELAB_CACHE", str(blocker / "cache"))
+    with pytest.raises(CacheError, match="not writable.*STYLELAB_CACHE"):
+        cache_dir()
+    if os.geteuid() != 0:  # root ignores permission bits
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+        monkeypatch.setenv("STYLELAB_CACHE", str(ro))
+        with pytest.raises(CacheError, match="not writable"):
+            cache_dir()
+
+
+def _fake_hub_file(hub_cache, repo_id, filename, data: bytes, rev="0" * 40):
+    """Lay a file out the way huggingface_hub caches it (what a past online download left)."""
+    repo = hub_cache / f"models--{repo_id.replace('/', '--')}"
+    target = repo / "snapshots" / rev / filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(rev)
+    return target
+
+
+def test_hub_download_from_local_cache(tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    data = b"weights!"
+    _fake_hub_file(tmp_path, "org/models", "models/g.pkl", data)
+    good = hashlib.sha256(data).hexdigest()
+    assert hub_download("org/models", "models/g.pkl", good).read_bytes() == data
+    with pytest.raises(CacheError, match="sha256"):
+        hub_download("org/models", "models/g.pkl", "0" * 64)
+    with pytest.raises(CacheError, match="cannot download.*offline"):
+        hub_download("org/models", "models/missing.pkl")
+
+
+def test_hub_model_offline_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(CacheError, match="huggingface.co/public-data/StyleGAN2"):
+        stylelab.load_generator("stylegan2-ffhq-1024")
+
+
+@pytest.mark.weights
+def test_corrupt_embedded_cache_is_rebuilt_not_loaded(mobile):
+    path = cache_dir() / "mobilestylegan-ffhq-v1.safetensors"
+    assert path.exists()
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # truncate
+    G = stylelab.load_generator("mobilestylegan-ffhq")
+    z = stylelab.z_from_seeds([0])
+    torch.testing.assert_close(G.map(z), mobile.map(z))
+    assert load_checked(path)  # rebuilt with a valid checksum
