@@ -63,7 +63,6 @@ def run_torch(size: int, batch: int, repeats: int, variant: str) -> dict:
 
 
 def run_openvino(size: int, batch: int, repeats: int) -> dict:
-    import numpy as np
     import openvino as ov
 
     from stylelab.latents import z_from_seeds

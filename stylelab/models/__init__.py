@@ -2,6 +2,7 @@
 
 from .base import FeatureLayer, StyleGenerator, StyleLayer, SynthesisOutput
 from .mobilestylegan import MobileStyleGAN, MobileStyleGANConfig
+from .stylegan2 import StyleGAN2, StyleGAN2Config
 
-__all__ = ["FeatureLayer", "MobileStyleGAN", "MobileStyleGANConfig", "StyleGenerator",
-           "StyleLayer", "SynthesisOutput"]
+__all__ = ["FeatureLayer", "MobileStyleGAN", "MobileStyleGANConfig", "StyleGAN2",
+           "StyleGAN2Config", "StyleGenerator", "StyleLayer", "SynthesisOutput"]

@@ -46,8 +46,9 @@ def test_real_faces_at_every_size(mobile):
 
 
 def test_w_avg_is_the_mean_of_w(mobile):
-    w = mobile.map(z_from_seeds(range(2000)))
-    assert torch.nn.functional.cosine_similarity(w.mean(0), mobile.w_avg, dim=0) > 0.999
+    w = mobile.map(z_from_seeds(range(1000)))
+    sampling_error = (w.var(0).sum() / len(w)).sqrt()  # expected norm of (mean of 1000 - w_avg)
+    assert (w.mean(0) - mobile.w_avg).norm() < 3 * sampling_error
 
 
 def test_ir_reader_rejects_truncated_and_non_ir(tmp_path):

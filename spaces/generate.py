@@ -1,0 +1,111 @@
+"""The hub's "Generate" tab: seeds to images, style mixing and interpolation."""
+
+from __future__ import annotations
+
+import gradio as gr
+from PIL import Image
+
+from .common import CheckedSlider, friendly_errors, load_model, model_dropdown, parse_size
+
+SPACES = {"W": "w", "W+": "w+"}
+
+
+@friendly_errors
+def generate(model: str, seeds: str, truncation: float, size: int | str,
+             progress: gr.Progress = gr.Progress(track_tqdm=True)) -> list[tuple[Image.Image, str]]:
+    """Gallery items ``(image, "seed N")``, one per seed."""
+    pipe, _ = load_model(model)
+    images = pipe.generate(seeds, truncation, parse_size(size))
+    return [(img, f"seed {seed}") for seed, img in images]
+
+
+@friendly_errors
+def mix(model: str, seed_a: int, seed_b: int, start: int, stop: int, truncation: float,
+        size: int | str, progress: gr.Progress = gr.Progress(track_tqdm=True)
+        ) -> tuple[Image.Image, Image.Image, Image.Image]:
+    """Images A, B and A with B's styles on W+ layers ``start..stop``."""
+    pipe, _ = load_model(model)
+    return pipe.mix(_seed(seed_a), _seed(seed_b), (start, stop), truncation, parse_size(size))
+
+
+@friendly_errors
+def interpolate(model: str, seed_a: int, seed_b: int, steps: int, space: str, start: int,
+                stop: int, truncation: float, size: int | str,
+                progress: gr.Progress = gr.Progress(track_tqdm=True)) -> Image.Image:
+    """One strip of ``steps`` frames from A to B (in W+, only layers ``start..stop`` move)."""
+    if space not in SPACES:
+        raise ValueError(f"space must be one of {list(SPACES)}, got {space!r}")
+    pipe, _ = load_model(model)
+    return pipe.interpolation(_seed(seed_a), _seed(seed_b), int(steps), SPACES[space],
+                              (start, stop), truncation, parse_size(size))
+
+
+@friendly_errors
+def select_model(model: str) -> tuple:
+    """Load ``model`` and fit the controls to it: sizes, truncation, W+ layer range."""
+    _, facts = load_model(model)
+    last = facts.num_ws - 1
+    return (facts.description,
+            gr.update(choices=list(facts.sizes), value=facts.default_size),
+            gr.update(value=facts.truncation),
+            gr.update(maximum=last, value=0),
+            gr.update(maximum=last, value=_default_stop(last)))
+
+
+def _seed(value: int | float | None) -> int:
+    if value is None:
+        raise ValueError("enter a seed for A and for B")
+    return int(value)
+
+
+def _default_stop(last: int) -> int:
+    """Mix the coarse quarter of the W+ layers by default (pose, face shape)."""
+    return max(0, last // 4)
+
+
+def build_tab(default_model: str, model: gr.Dropdown | None = None) -> None:
+    """Add the Generate tab to the enclosing ``gr.Blocks``; ``model`` is the hub's model
+    picker (a picker of its own is made when None)."""
+    _, facts = load_model(default_model)
+    last = facts.num_ws - 1
+    with gr.Tab("Generate", id="generate"):
+        if model is None:
+            model = model_dropdown(default_model)
+        info = gr.Markdown(facts.description, elem_id="model-info")
+        with gr.Row():
+            seeds = gr.Textbox("0-7", label="Seeds", info="e.g. 0-7 or 1,5,9-11",
+                               elem_id="seeds", scale=2)
+            truncation = CheckedSlider(0, 2, facts.truncation, step=0.05, label="Truncation ψ",
+                                       elem_id="truncation")
+            size = gr.Dropdown(list(facts.sizes), value=facts.default_size, label="Output size",
+                               allow_custom_value=True, elem_id="size")
+        gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+        gallery = gr.Gallery(label="Images", format="png", columns=4, elem_id="gallery")
+
+        gr.Markdown("### Style mixing and interpolation")
+        with gr.Row():
+            seed_a = gr.Number(0, label="Seed A", precision=0, elem_id="seed-a")
+            seed_b = gr.Number(1, label="Seed B", precision=0, elem_id="seed-b")
+            start = CheckedSlider(0, last, 0, step=1, label="W+ layers from", elem_id="layer-start")
+            stop = CheckedSlider(0, last, _default_stop(last), step=1, label="W+ layers to",
+                                 elem_id="layer-stop")
+        mix_btn = gr.Button("Mix styles (B's layers into A)", elem_id="mix-btn")
+        with gr.Row():
+            img_a = gr.Image(label="A", format="png", elem_id="mix-a")
+            img_b = gr.Image(label="B", format="png", elem_id="mix-b")
+            img_mix = gr.Image(label="A with B's layers", format="png", elem_id="mix-out")
+        with gr.Row():
+            steps = gr.Slider(2, 16, 7, step=1, label="Steps", elem_id="steps")
+            space = gr.Radio(list(SPACES), value="W", label="Space",
+                             info="W+ moves only the chosen layers", elem_id="space")
+        interp_btn = gr.Button("Interpolate A → B", elem_id="interp-btn")
+        strip = gr.Image(label="Interpolation", format="png", elem_id="interp-strip")
+
+    gen_btn.click(generate, [model, seeds, truncation, size], gallery, api_name="generate")
+    seeds.submit(generate, [model, seeds, truncation, size], gallery, api_visibility="private")
+    mix_btn.click(mix, [model, seed_a, seed_b, start, stop, truncation, size],
+                  [img_a, img_b, img_mix], api_name="mix")
+    interp_btn.click(interpolate, [model, seed_a, seed_b, steps, space, start, stop, truncation,
+                                   size], strip, api_name="interpolate")
+    model.change(select_model, model, [info, size, truncation, start, stop],
+                 api_name="select_model")

@@ -1,0 +1,96 @@
+"""Fixtures that serve ``app.py`` in a subprocess, offline, on a free port."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 240  # importing gradio plus a first real-model conversion on 2 slow cores
+
+
+@dataclass
+class Hub:
+    """A running hub: its URL and the file its output goes to."""
+
+    url: str
+    log: Path
+    proc: subprocess.Popen
+
+    def log_tail(self, n: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-n:]
+
+    def alive(self) -> bool:
+        """Whether the server still answers HTTP."""
+        try:
+            with urllib.request.urlopen(self.url, timeout=5) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_hub(model: str, workdir: Path) -> Iterator[Hub]:
+    """Run ``python app.py`` with ``model`` until the generator exits; always reap it."""
+    port = free_port()
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
+               HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(workdir / "hf"), STYLELAB_MODEL=model,
+               STYLELAB_CACHE=str(workdir / "cache"), GRADIO_TEMP_DIR=str(workdir / "gradio"))
+    log = workdir / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    hub = Hub(f"http://127.0.0.1:{port}/", log, proc)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not hub.alive():
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited with {proc.returncode}:\n{hub.log_tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"app.py did not answer within {START_TIMEOUT_S} s:\n{hub.log_tail()}")
+            time.sleep(0.5)
+        yield hub
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group (it was started in its own session), then SIGKILL."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """The hub with the tiny random model (fast)."""
+    yield from launch_hub("tiny-test", tmp_path_factory.mktemp("hub-tiny"))
+
+
+@pytest.fixture(scope="session")
+def real_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """The hub with the real default model, mobilestylegan-ffhq (weights from PyPI random-face)."""
+    if importlib.util.find_spec("random_face") is None:
+        pytest.skip("the real MobileStyleGAN weights need PyPI random-face "
+                    "(pip install --no-deps random-face==2021.7.21.1)")
+    yield from launch_hub("mobilestylegan-ffhq", tmp_path_factory.mktemp("hub-real"))

@@ -1,0 +1,100 @@
+"""Drive the hub in a real headless Chromium (Debian package ``chromium``)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Hub
+    from playwright.sync_api import Browser, Page
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+LOADED_IMAGES = """([selector, n]) => {
+    const imgs = [...document.querySelectorAll(selector)];
+    return imgs.length >= n && imgs.every(i => i.complete && i.src && i.naturalWidth > 0);
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def open_hub(browser: Browser, url: str) -> Page:
+    """A fresh page on the hub that fails the test on any request leaving 127.0.0.1."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    external: list[str] = []
+    page.on("request", lambda r: external.append(r.url)
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    page.external_requests = external  # type: ignore[attr-defined]
+    page.goto(url)
+    page.wait_for_selector("#generate-btn", timeout=60_000)
+    return page
+
+
+def generate(page: Page, seeds: str, count: int, timeout_ms: int) -> list[int]:
+    """Type ``seeds``, click Generate, wait for ``count`` loaded gallery images; their widths."""
+    page.locator("#seeds textarea").fill(seeds)
+    page.click("#generate-btn")
+    page.wait_for_function(LOADED_IMAGES, arg=["#gallery img", count], timeout=timeout_ms)
+    return page.eval_on_selector_all("#gallery img", "imgs => imgs.map(i => i.naturalWidth)")
+
+
+def test_generate_mix_and_error_toast(hub: Hub, browser: Browser, tmp_path: Path) -> None:
+    page = open_hub(browser, hub.url)
+    assert generate(page, "0-3", 4, 30_000) == [64] * 4  # tiny-test's default size is 64
+    page.click("#mix-btn")
+    page.wait_for_function(LOADED_IMAGES, arg=["#mix-a img, #mix-b img, #mix-out img", 3],
+                           timeout=30_000)
+
+    page.locator("#seeds textarea").fill("abc")
+    page.click("#generate-btn")
+    toast = page.locator("[data-testid='toast-text']", has_text="bad seed 'abc'")
+    toast.first.wait_for(state="visible", timeout=15_000)
+    page.screenshot(path=str(tmp_path / "hub-tiny.png"), full_page=True)
+    assert hub.alive()
+    assert page.external_requests == []  # type: ignore[attr-defined]
+    page.close()
+
+
+def test_switching_model_refits_controls(hub: Hub, browser: Browser) -> None:
+    if importlib.util.find_spec("stylelab.models.stylegan2") is None:
+        pytest.skip("stylelab.models.stylegan2 (needed by tiny-stylegan2) is not in this checkout")
+    page = open_hub(browser, hub.url)
+    page.locator("#model input").fill("tiny-stylegan2")
+    page.locator("#model input").press("Enter")
+    page.locator("#model-info", has_text="tiny-stylegan2").wait_for(timeout=30_000)
+    page.wait_for_function("document.querySelector('#size input').value === '32'", timeout=10_000)
+    assert page.locator("#layer-stop input[type=range]").get_attribute("max") == "7"
+    assert generate(page, "3,4", 2, 30_000) == [32, 32]
+    page.close()
+
+
+@pytest.mark.weights
+@pytest.mark.slow
+def test_real_model_renders_in_browser(real_hub: Hub, browser: Browser, tmp_path: Path) -> None:
+    page = open_hub(browser, real_hub.url)
+    assert page.locator("#model input").input_value() == "mobilestylegan-ffhq"
+    assert generate(page, "0-1", 2, 180_000) == [256, 256]
+    shot = tmp_path / "hub-real.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+    assert page.external_requests == []  # type: ignore[attr-defined]
+    page.close()
