@@ -1,0 +1,51 @@
+"""Errors of the face pipeline; every message tells the user what to do.
+
+All derive from :class:`FaceError` (a :class:`ValueError`), so an app can catch
+one class and show ``str(err)`` as is.
+"""
+
+from __future__ import annotations
+
+
+class FaceError(ValueError):
+    """Base class: a problem with the user's image or setup that the user can fix."""
+
+
+class ImageLoadError(FaceError):
+    """The file or bytes could not be read as an image."""
+
+
+class ImageTooLargeError(FaceError):
+    """The image has more pixels than allowed; refused before decoding."""
+
+    @classmethod
+    def for_size(cls, width: int, height: int, max_pixels: int) -> ImageTooLargeError:
+        return cls(
+            f"image too large: {width}x{height} is {width * height / 1e6:.1f} megapixels, "
+            f"the limit is {max_pixels / 1e6:g}; downscale it (e.g. to 4000 pixels on "
+            "the longest side) and try again"
+        )
+
+
+class NoFaceError(FaceError):
+    """No face was detected."""
+
+    def __init__(self, detail: str = ""):
+        msg = "no face found: use a photo with one clearly visible, roughly frontal face"
+        super().__init__(msg + (f" ({detail})" if detail else ""))
+
+
+class FaceTooSmallError(FaceError):
+    """A face was found but is too small to align and edit."""
+
+    def __init__(self, face_px: float, min_px: float):
+        self.face_px, self.min_px = face_px, min_px
+        super().__init__(
+            f"face too small: its aligned crop spans only {face_px:.0f} pixels of the photo "
+            f"(at least {min_px:.0f} are needed); use a closer or higher-resolution photo "
+            "where the face is larger"
+        )
+
+
+class MissingModelError(FaceError):
+    """dlib or one of its model files is not installed."""
