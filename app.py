@@ -13,7 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from spaces import generate  # noqa: E402
+from spaces import generate, invert  # noqa: E402
 from spaces.common import model_dropdown  # noqa: E402
 from stylelab import CacheError  # noqa: E402
 
@@ -32,6 +32,7 @@ def build_app(model_name: str | None = None) -> gr.Blocks:
         model = model_dropdown(model_name)
         with gr.Tabs():
             generate.build_tab(model_name, model)
+            invert.build_tab(model)
     demo.queue(default_concurrency_limit=1)
     return demo
 

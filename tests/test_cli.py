@@ -1,3 +1,4 @@
+import pytest
 from PIL import Image
 
 from stylelab.cli import main
@@ -28,3 +29,31 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
         assert main(args) == 2
         err = capsys.readouterr().err
         assert expected in err and "Traceback" not in err
+
+
+@pytest.mark.weights
+def test_align_and_invert_write_their_files(tmp_path, capsys):
+    from stylelab.pipelines.invert import example_photos
+
+    photo = str(example_photos()[0])
+    assert main(["align", photo, "--out", str(tmp_path / "a.png"), "--size", "128"]) == 0
+    with Image.open(tmp_path / "a.png") as im:
+        assert im.size == (128, 128)
+    out = tmp_path / "inv"
+    assert main(["invert", photo, "--model", "tiny-test", "--size", "64", "--method", "pti",
+                 "--steps", "2", "--out", str(out)]) == 0
+    assert {"reconstruction.png", "latents.safetensors", "metrics.json", "aligned.png",
+            "pasted.png"} <= {p.name for p in out.iterdir()}
+    assert '"psnr"' in capsys.readouterr().out
+
+
+@pytest.mark.weights
+def test_invert_bad_input_is_one_clear_line(tmp_path, capsys):
+    junk = tmp_path / "x.png"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    assert main(["invert", str(junk), "--out", str(tmp_path / "o")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    from stylelab.pipelines.invert import example_photos
+
+    assert main(["invert", str(example_photos()[0]), "--steps", "0", "--out", str(tmp_path)]) == 2
+    assert "steps must be between" in capsys.readouterr().err

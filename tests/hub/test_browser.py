@@ -98,3 +98,23 @@ def test_real_model_renders_in_browser(real_hub: Hub, browser: Browser, tmp_path
     print(f"screenshot: {shot}")
     assert page.external_requests == []  # type: ignore[attr-defined]
     page.close()
+
+
+@pytest.mark.weights
+def test_invert_tab_real_upload(hub: Hub, browser: Browser, tmp_path: Path) -> None:
+    """Upload a portrait through the file chooser, see the aligned face, invert, see the result."""
+    from stylelab.pipelines.invert import example_photos
+
+    photos = example_photos()
+    if not photos:
+        pytest.skip("PyPI openpeople is not installed")
+    page = open_hub(browser, hub.url)
+    page.get_by_role("tab", name="Invert").click()
+    page.locator("#invert-photo input[type=file]").set_input_files(str(photos[1]))
+    page.wait_for_function(LOADED_IMAGES, arg=["#invert-aligned img", 1], timeout=60_000)
+    page.locator("#invert-steps input[type=number]").fill("3")
+    page.click("#invert-btn")
+    page.wait_for_function(LOADED_IMAGES, arg=["#invert-pasted img", 1], timeout=120_000)
+    assert page.locator("#invert-metrics").inner_text().count("PSNR") == 1
+    page.screenshot(path=str(tmp_path / "invert.png"), full_page=True)
+    assert not page.external_requests  # type: ignore[attr-defined]

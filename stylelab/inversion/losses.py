@@ -1,0 +1,145 @@
+"""The inversion objective: pixel + perceptual + identity + latent regularisers.
+
+``loss = pixel * MSE(image, target)
+       + perceptual * P(image, target)
+       + identity * identity(image)                      (only with an identity model)
+       + w_avg * mean((w - w_avg)**2)                    (pull towards the average face)
+       + delta * mean((w_i - mean_i w_i)**2)             (W+ only; e4e's "delta" regulariser)``
+
+Perceptual term ``P``. The usual choice, LPIPS, needs ImageNet VGG/AlexNet weights
+that are not available offline, so by default (``perceptual="auto"``) the term is
+multi-scale structural dissimilarity: the mean of ``1 - ms_ssim`` on the image
+and on its 2x and 4x (area) downsampled versions. MS-SSIM compares local means,
+contrasts and correlations over 5 dyadic scales; adding the downsampled copies
+weights coarse structure (face layout, hair outline) more, which is what pulls the
+latent into the right basin early. If the ``lpips`` package is importable *and* its
+VGG backbone is already in the torch hub cache (nothing is ever downloaded),
+``"auto"`` uses real LPIPS instead; ``"lpips"`` requires it and ``"ms-ssim"``
+never uses it.
+
+Identity: any callable ``identity(images (N, 3, S, S) in [-1, 1]) -> (N,) loss``, e.g.
+``1 - cosine`` to the target's face embedding (``stylelab.faces`` provides one);
+it is built by the caller, who knows the target.
+
+Noise: both stylelab generators render with fixed ("const") noise buffers, which
+are not optimised, so the StyleGAN2 projector's noise regulariser is not needed;
+inversion works on the latent (and for PTI the weights) only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..metrics import ms_ssim
+
+IdentityLoss = Callable[[torch.Tensor], torch.Tensor]
+PERCEPTUAL_KINDS = ("auto", "ms-ssim", "lpips")
+
+
+@dataclass(frozen=True)
+class InversionLoss:
+    """Weights of the loss terms (0 switches a term off) and the perceptual backend."""
+
+    pixel: float = 1.0
+    perceptual_weight: float = 1.0
+    perceptual: str = "auto"  # "auto" | "ms-ssim" | "lpips"
+    identity: float = 0.1  # used only when an identity model is passed
+    w_avg: float = 0.0
+    delta: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.perceptual not in PERCEPTUAL_KINDS:
+            raise ValueError(f"perceptual must be one of {PERCEPTUAL_KINDS}, got {self.perceptual!r}")
+
+
+def downsample(img: torch.Tensor, factor: int) -> torch.Tensor:
+    """Area downsampling ``(N, C, H, W) -> (N, C, H/factor, W/factor)``."""
+    return img if factor == 1 else F.avg_pool2d(img, factor)
+
+
+def ms_ssim_distance(x: torch.Tensor, y: torch.Tensor, factors: tuple[int, ...] = (1, 2, 4)
+                     ) -> torch.Tensor:
+    """Mean of ``1 - ms_ssim`` over the image and its downsampled copies: ``(N,)`` in [0, 1]."""
+    terms = [1 - ms_ssim(downsample(x, f), downsample(y, f)) for f in factors
+             if min(x.shape[-2:]) // f >= 8]
+    return torch.stack(terms).mean(0)
+
+
+def load_lpips() -> nn.Module | None:
+    """LPIPS-VGG from the ``lpips`` package if it and its backbone are available offline, else None."""
+    try:
+        import lpips  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+    if not any(checkpoints.glob("vgg16-*.pth")):  # torchvision would download it
+        return None
+    try:
+        return lpips.LPIPS(net="vgg", verbose=False).eval().requires_grad_(False)
+    except Exception:  # noqa: BLE001 - any failure means "not available offline"
+        return None
+
+
+def perceptual_fn(kind: str) -> tuple[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
+    """Resolve ``kind`` to ``(name, fn(x, y) -> (N,))``; raise if "lpips" is not available."""
+    net = load_lpips() if kind in ("auto", "lpips") else None
+    if net is None and kind == "lpips":
+        raise RuntimeError("perceptual='lpips' needs the lpips package and cached VGG16 weights "
+                           "(torch hub); use 'ms-ssim' or 'auto' offline")
+    if net is None:
+        return "ms-ssim", ms_ssim_distance
+    return "lpips", lambda x, y: net.to(x.device)(x, y, normalize=False).flatten()
+
+
+def latent_regularisers(latent: torch.Tensor, w_avg: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``{"w_avg": mean sq. distance to w_avg, "delta": mean sq. distance of W+ entries to
+    their mean}``; ``latent``: W ``(N, D)`` or W+ ``(N, K, D)``. "delta" is 0 for W."""
+    reg = {"w_avg": (latent - w_avg).square().mean()}
+    if latent.ndim == 3:
+        reg["delta"] = (latent - latent.mean(1, keepdim=True)).square().mean()
+    else:
+        reg["delta"] = latent.new_zeros(())
+    return reg
+
+
+class Objective:
+    """The objective for one ``target (1, 3, S, S)`` in [-1, 1] (build it with :func:`build_loss`).
+
+    ``objective(image (1, 3, S, S), latent) -> (scalar total, {term: float, "total": float})``;
+    ``perceptual_kind`` says which perceptual backend was resolved ("ms-ssim" | "lpips").
+    """
+
+    def __init__(self, config: InversionLoss, target: torch.Tensor, w_avg: torch.Tensor,
+                 identity: IdentityLoss | None = None):
+        self.config, self.target, self.w_avg, self.identity = config, target.detach(), w_avg, identity
+        self.perceptual_kind, self.perceptual = perceptual_fn(config.perceptual)
+
+    def __call__(self, image: torch.Tensor, latent: torch.Tensor
+                 ) -> tuple[torch.Tensor, dict[str, float]]:
+        c = self.config
+        terms = {"pixel": F.mse_loss(image, self.target),
+                 "perceptual": self.perceptual(image, self.target).mean()}
+        if self.identity is not None:
+            terms["identity"] = self.identity(image).mean()
+        terms.update(latent_regularisers(latent, self.w_avg))
+        weights = {"pixel": c.pixel, "perceptual": c.perceptual_weight, "identity": c.identity,
+                   "w_avg": c.w_avg, "delta": c.delta}
+        total = image.new_zeros(())
+        for name, value in terms.items():
+            if weights[name]:
+                total = total + weights[name] * value
+        out = {k: float(v.detach()) for k, v in terms.items()}
+        out["total"] = float(total.detach())
+        return total, out
+
+
+def build_loss(config: InversionLoss, target: torch.Tensor, w_avg: torch.Tensor,
+               identity: IdentityLoss | None = None) -> Objective:
+    """The inversion objective for ``target (1, 3, S, S)`` in [-1, 1]; see :class:`Objective`."""
+    return Objective(config, target, w_avg, identity)
