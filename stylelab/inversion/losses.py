@@ -4,22 +4,27 @@
        + perceptual * P(image, target)
        + identity * identity(image)                      (only with an identity model)
        + w_avg * mean((w - w_avg)**2)                    (pull towards the average face)
-       + delta * mean((w_i - mean_i w_i)**2)             (W+ only; e4e's "delta" regulariser)``
+       + delta * mean((w_i - mean_i w_i)**2)             (W+ only)``
+
+The "delta" term is a variant of e4e's delta regulariser (Tov et al. 2021, which
+penalises ``||w_i - w_0||``): the spread of the W+ entries around their mean keeps the
+code near W, which keeps it editable. It also moves the W+ entries that the
+synthesis size does not use (at 256 px MobileStyleGAN's last 6) towards the others,
+so the code still renders sensibly at full resolution.
 
 Perceptual term ``P``. The usual choice, LPIPS, needs ImageNet VGG/AlexNet weights
 that are not available offline, so by default (``perceptual="auto"``) the term is
 multi-scale structural dissimilarity: the mean of ``1 - ms_ssim`` on the image
 and on its 2x and 4x (area) downsampled versions. MS-SSIM compares local means,
-contrasts and correlations over 5 dyadic scales; adding the downsampled copies
-weights coarse structure (face layout, hair outline) more, which is what pulls the
-latent into the right basin early. If the ``lpips`` package is importable *and* its
+contrasts and correlations over 5 dyadic scales; the downsampled copies weight
+coarse structure (face layout, hair outline) more. If the ``lpips`` package is importable *and* its
 VGG backbone is already in the torch hub cache (nothing is ever downloaded),
 ``"auto"`` uses real LPIPS instead; ``"lpips"`` requires it and ``"ms-ssim"``
 never uses it.
 
 Identity: any callable ``identity(images (N, 3, S, S) in [-1, 1]) -> (N,) loss``, e.g.
-``1 - cosine`` to the target's face embedding (``stylelab.faces`` provides one);
-it is built by the caller, who knows the target.
+``1 - cosine`` to the target's face embedding (such as the face-identity model of
+``stylelab.faces``); the caller builds it, since it depends on the target.
 
 Noise: both stylelab generators render with fixed ("const") noise buffers, which
 are not optimised, so the StyleGAN2 projector's noise regulariser is not needed;
@@ -51,7 +56,7 @@ class InversionLoss:
     perceptual: str = "auto"  # "auto" | "ms-ssim" | "lpips"
     identity: float = 0.1  # used only when an identity model is passed
     w_avg: float = 0.0
-    delta: float = 1e-3
+    delta: float = 1e-2
 
     def __post_init__(self) -> None:
         if self.perceptual not in PERCEPTUAL_KINDS:
@@ -123,8 +128,9 @@ class Objective:
     def __call__(self, image: torch.Tensor, latent: torch.Tensor
                  ) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
-        terms = {"pixel": F.mse_loss(image, self.target),
-                 "perceptual": self.perceptual(image, self.target).mean()}
+        terms = {"pixel": F.mse_loss(image, self.target)}
+        if c.perceptual_weight:  # the costliest term: skipped when switched off
+            terms["perceptual"] = self.perceptual(image, self.target).mean()
         if self.identity is not None:
             terms["identity"] = self.identity(image).mean()
         terms.update(latent_regularisers(latent, self.w_avg))

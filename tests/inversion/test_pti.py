@@ -10,7 +10,7 @@ from stylelab.inversion import InversionResult, OptimizeConfig, PTIConfig, inver
 from stylelab.inversion.pti import locality_codes, param_groups, tunable_parameters
 
 PIVOT = OptimizeConfig(space="w", size=32, steps=30)
-PIVOT_STEPS_REAL, TUNE_STEPS_REAL, PTI_GAIN_REAL = 60, 30, 1.0
+PIVOT_STEPS_REAL, TUNE_STEPS_REAL, PTI_GAIN_REAL = 40, 25, 2.0  # measured gain 4.3-6.2 dB, ~20 s
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +114,4 @@ def test_real_face_pti_improves_on_its_pivot(mobile):
     cfg = PTIConfig(pivot=OptimizeConfig(space="w", steps=PIVOT_STEPS_REAL), tune_steps=TUNE_STEPS_REAL)
     r = invert_pti(mobile, img, cfg, progress=False)
     assert r.metrics["psnr"] >= r.metrics["pivot_psnr"] + PTI_GAIN_REAL
+    assert r.metrics["psnr"] >= 27.0 and r.generator_delta

@@ -17,25 +17,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from sg2_helpers import TINY, randomize
 from stylelab.models.checkpoints import (
     CheckpointFormatError, PersistentRecord, UnsafeCheckpointError, load_nvidia_pkl,
     load_rosinality, nvidia_state_dict, read_nvidia_pkl, rosinality_state_dict, save_rosinality,
 )
-from stylelab.models.stylegan2 import PRESETS, StyleGAN2
+from stylelab.models.stylegan2 import StyleGAN2
 
-TINY = PRESETS["tiny-32"]
-
-
-def randomize(G: StyleGAN2, seed: int) -> StyleGAN2:
-    """Random values for the zero-initialised biases and noise strengths, and for w_avg."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in G.named_parameters():
-            synthesis = not name.startswith(("affines", "mapping"))
-            if synthesis and name.endswith(("noise_strength", ".bias")):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
-        G.w_avg.copy_(torch.randn(G.w_dim, generator=gen))
-    return G.eval()
 
 
 @pytest.fixture(scope="module")

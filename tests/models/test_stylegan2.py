@@ -8,24 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from sg2_helpers import TINY, randomize
 from stylelab.models.base import module_key
 from stylelab.models.stylegan2 import (
     PRESETS, StyleGAN2, StyleGAN2Config, fir_kernel, layer_tables, upfirdn2d, upsample2d,
 )
 
-TINY = PRESETS["tiny-32"]  # 32px, channels 32/32/32/16, w_dim 32
-
-
-def randomize(G: StyleGAN2, seed: int = 0) -> StyleGAN2:
-    """Give the zero-initialised parameters (biases, noise strengths) random values too."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in G.named_parameters():
-            synthesis = not name.startswith(("affines", "mapping"))
-            if synthesis and name.endswith(("noise_strength", ".bias")):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
-        G.w_avg.copy_(torch.randn(G.w_dim, generator=gen))
-    return G.eval()
 
 
 @pytest.fixture(scope="module")
