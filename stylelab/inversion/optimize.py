@@ -6,8 +6,8 @@ between ``G.synthesis(latent)`` and the target, with the StyleGAN2 projector's
 schedules: the learning rate ramps up over the first ``lr_rampup`` of the steps and
 down (cosine) over the last ``lr_rampdown``; Gaussian noise of ``init_noise`` times
 the W spread (RMS of ``w - w_avg``, per dimension), decaying quadratically to 0 over
-the first ``noise_ramp`` of the steps, is added to the latent (never to the
-generator) to escape poor basins. The noise comes from a ``torch.Generator`` seeded
+the first ``noise_ramp`` of the steps, is added to the latent (the same W noise to
+every W+ entry) to escape poor basins. The noise comes from a ``torch.Generator`` seeded
 with ``seed``, so a run is deterministic. Optimisation stops early once the loss
 has not improved by ``min_delta`` for ``early_stop_patience`` steps; the latent
 with the lowest loss is returned.
@@ -153,14 +153,15 @@ def optimize_latent(G: StyleGenerator, objective: Objective, latent: torch.Tenso
 
 def _latent_noise(latent: torch.Tensor, step: int, config: OptimizeConfig, spread: float,
                   gen: torch.Generator) -> torch.Tensor:
-    """Projector-style latent noise of std ``spread * init_noise * (1 - t/ramp)**2`` (0 late)."""
+    """Projector-style noise of std ``spread * init_noise * (1 - t/ramp)**2`` (0 after the
+    ramp), drawn in W and shared by all W+ entries, as the projector's broadcast W noise."""
     t = step / config.steps
-    scale = spread * config.init_noise * max(0.0, 1.0 - t / config.noise_ramp) ** 2 \
-        if config.noise_ramp > 0 else 0.0
+    ramp = max(0.0, 1.0 - t / config.noise_ramp) if config.noise_ramp > 0 else 0.0
+    scale = spread * config.init_noise * ramp**2
     if scale == 0.0:
         return torch.zeros_like(latent)
-    noise = torch.randn(latent.shape, generator=gen, device=latent.device)
-    return noise * scale
+    noise = torch.randn((latent.shape[0], latent.shape[-1]), generator=gen, device=latent.device)
+    return (noise * scale).view(latent.shape[0], *[1] * (latent.ndim - 2), -1).expand_as(latent)
 
 
 def finish(G: StyleGenerator, latent: torch.Tensor, target: torch.Tensor,
