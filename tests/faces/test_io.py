@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -146,10 +145,9 @@ def test_missing_file_and_bad_source(tmp_path):
 def test_huge_png_header_refused_before_decoding(tmp_path):
     path = tmp_path / "huge.png"
     path.write_bytes(_png_header(10_000, 10_000))  # 100 megapixels claimed, ~100 bytes on disk
-    start = time.perf_counter()
+    # the file holds no pixel data, so only a refusal from the header can give this error
     with pytest.raises(ImageTooLargeError, match="100.0 megapixels.*downscale"):
         load_image(path)
-    assert time.perf_counter() - start < 0.5
     # Above Pillow's own decompression-bomb limit, even with a generous max_pixels.
     with pytest.raises(ImageTooLargeError, match="downscale"):
         load_image(_png_header(30_000, 30_000), max_pixels=10**10)
