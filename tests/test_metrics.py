@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -9,8 +10,15 @@ import pytest
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from stylelab.metrics import (gaussian_window, latent_error, ms_ssim, ms_ssim_scales, psnr, ssim,
-                              summary)
+from stylelab.metrics import (
+    gaussian_window,
+    latent_error,
+    ms_ssim,
+    ms_ssim_scales,
+    psnr,
+    ssim,
+    summary,
+)
 
 
 def images(n: int = 2, size: int = 32, seed: int = 0) -> torch.Tensor:
@@ -80,7 +88,7 @@ def test_ms_ssim_decreases_with_noise():
     noise = torch.randn(x.shape, generator=gen)
     values = [ms_ssim(x, x + sigma * noise).item() for sigma in (0.0, 0.05, 0.1, 0.2, 0.4)]
     assert values[0] == pytest.approx(1.0)
-    assert all(a > b for a, b in zip(values, values[1:]))
+    assert all(a > b for a, b in itertools.pairwise(values))
     assert 0 <= values[-1] < 1
 
 

@@ -39,14 +39,20 @@ SPACES = ("w", "w+")
 @dataclass(frozen=True)
 class OptimizeConfig:
     """Latent optimisation settings. ``size``: synthesis size (None: the target's size);
-    for mobilestylegan-ffhq 256 uses the fast early-exit head."""
+    for mobilestylegan-ffhq 256 uses the fast early-exit head.
+
+    Measured on mobilestylegan-ffhq (generated face, seed 0, 300 steps, PSNR W+ / W):
+    ``lr`` 0.02: 37.0 / 33.4 dB, 0.05: 36.7 / 38.2 dB, 0.1: 35.4 dB (W+). ``init_noise``
+    is in units of the per-dimension W spread; the projector's setting (0.05 of the W
+    norm, ~1.13 here) cost ~6 dB at 300 steps, 0 cost ~0.3 dB less than 0.05.
+    """
 
     space: str = "w+"  # "w" | "w+"
     steps: int = 300
     lr: float = 0.05
     lr_rampup: float = 0.05  # fraction of the steps
     lr_rampdown: float = 0.25  # fraction of the steps
-    init_noise: float = 0.05  # latent noise, in units of the W spread
+    init_noise: float = 0.05  # latent noise at step 0, in W spreads
     noise_ramp: float = 0.75  # fraction of the steps over which the noise decays to 0
     seed: int = 0
     size: int | None = 256

@@ -21,7 +21,11 @@ ones. ``lr_scale="rms"`` therefore gives each weight tensor (and the style affin
 whose biases are folded too) ``tune_lr * RMS``, which is what equalized lr does for
 N(0, 1) raw weights, while the additive activation biases keep ``tune_lr`` (raw in
 StyleGAN2 as well); ``"auto"`` uses it for every generator except StyleGAN2
-(already equalized).
+(already equalized). Measured on mobilestylegan-ffhq (generated face, W pivot at
+38.2 dB, 100 tuning steps; "locality": PSNR of 4 other faces against the untuned
+generator): rms 3e-4: 48.1 dB, locality 43.6 dB; rms 1e-3: 46.6 / 35.5; rms 3e-3:
+40.9 / 25.7; unscaled 3e-4: 42.1 / 29.3 (drops below the pivot at first); unscaled
+1e-4: 48.1 / 39.0. Hence the default: rms-scaled 3e-4.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ class PTIConfig:
     """Pivot inversion settings, then generator tuning settings (paper defaults where they apply)."""
 
     pivot: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(space="w", steps=300))
-    tune_steps: int = 350
+    tune_steps: int = 350  # the paper's; ~0.55 s each at 256 px on a 2-core CPU
     tune_lr: float = 3e-4
     lr_scale: str = "auto"  # "auto" | "rms" | "none", see the module docstring
     tune_loss: InversionLoss = field(default_factory=lambda: InversionLoss(delta=0.0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from stylelab.inversion.losses import build_loss, load_lpips, ms_ssim_distance
 from stylelab.inversion.optimize import learning_rate
 from stylelab.metrics import latent_error, psnr
 
-FAST = dict(size=32, steps=40, lr=0.05)
+FAST = {"size": 32, "steps": 40, "lr": 0.05}
 STEPS_REAL, PSNR_BAR_REAL = 100, 28.0  # measured 30.7-32.0 dB in ~20 s (seeds 0, 1)
 
 
@@ -126,7 +127,7 @@ def test_lr_schedule():
     cfg = OptimizeConfig(steps=100, lr=0.1)
     lrs = [learning_rate(i, cfg) for i in range(100)]
     assert lrs[0] == 0 and lrs[5] == pytest.approx(0.1) and lrs[50] == pytest.approx(0.1)
-    assert lrs[99] < 0.001 and all(a >= b for a, b in zip(lrs[50:], lrs[51:]))
+    assert lrs[99] < 0.001 and all(a >= b for a, b in itertools.pairwise(lrs[50:]))
 
 
 def test_loss_terms(tiny, target):
@@ -161,6 +162,6 @@ def test_works_on_stylegan2():
 @pytest.mark.weights
 def test_real_face_w_plus(mobile):
     """A generated 256px face comes back in W+; the 300-step benchmark is in the report."""
-    w, img = generated(mobile, 0, 256)
+    _, img = generated(mobile, 0, 256)
     r = invert(mobile, img, OptimizeConfig(space="w+", steps=STEPS_REAL), progress=False)
     assert r.metrics["psnr"] >= PSNR_BAR_REAL and r.metrics["ms_ssim"] >= 0.9

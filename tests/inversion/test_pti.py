@@ -64,13 +64,22 @@ def test_apply_delta_reproduces_the_reconstruction(result, tiny):
 
 
 def test_save_load_round_trip_with_delta(result, tiny, tmp_path):
-    result.save(tmp_path / "pti")
-    back = InversionResult.load(tmp_path / "pti")
+    result.save(tmp_path / "exact", delta_dtype=torch.float32)
+    back = InversionResult.load(tmp_path / "exact")
     assert back.method == "pti" and set(back.generator_delta) == set(result.generator_delta)
     for name, d in result.generator_delta.items():
         torch.testing.assert_close(back.generator_delta[name], d, rtol=0, atol=0)
     torch.testing.assert_close(back.synthesize(tiny), result.reconstruction, atol=1e-5, rtol=0)
     assert back.metrics["pivot_psnr"] == result.metrics["pivot_psnr"]
+
+
+def test_default_save_stores_float16_deltas(result, tiny, tmp_path):
+    result.save(tmp_path / "half")
+    back = InversionResult.load(tmp_path / "half")
+    assert all(d.dtype == torch.float32 for d in back.generator_delta.values())
+    torch.testing.assert_close(back.synthesize(tiny), result.reconstruction, atol=2e-3, rtol=0)
+    exact = result.save(tmp_path / "full", delta_dtype=torch.float32) / "latents.safetensors"
+    assert (tmp_path / "half" / "latents.safetensors").stat().st_size < exact.stat().st_size
 
 
 def test_no_tuning_steps_gives_the_pivot(tiny, target):
