@@ -88,6 +88,8 @@ def main() -> None:
           f"{'lat err':>8} {'s/img':>7}")
     for method in args.methods.split(","):
         for set_name, items in sets.items():
+            if not items:
+                continue
             rows = []
             for name, target, w_true in items:
                 result, seconds = run(G, method, target, args.steps, identity_model)

@@ -110,3 +110,26 @@ def test_gradients_reach_w(tiny):
     w = tiny.map(z_from_seeds([0], tiny.z_dim)).requires_grad_(True)
     tiny.synthesis(w).square().mean().backward()
     assert w.grad is not None and w.grad.abs().sum() > 0
+
+
+def test_modulation_paths_agree():
+    """Batch-1, batched, and gradient paths of the modulated conv compute the same thing."""
+    from stylelab.models.mobilestylegan import DepthwiseSeparableConv
+
+    torch.manual_seed(0)
+    conv = DepthwiseSeparableConv(8, 6).requires_grad_(False)
+    x = torch.randn(3, 8, 5, 5).contiguous(memory_format=torch.channels_last)
+    s = torch.randn(3, 8)
+    reference = torch.cat([torch.nn.functional.conv2d(
+        torch.nn.functional.conv2d(x[i:i + 1], conv.dw, padding=1, groups=8)
+        * (s[i] * conv.scale).view(1, -1, 1, 1), conv.pw) for i in range(3)])
+    torch.testing.assert_close(conv(x, s), reference, atol=1e-5, rtol=1e-5)  # batched
+    torch.testing.assert_close(conv(x[:1], s[:1]), reference[:1], atol=1e-5, rtol=1e-5)
+    grads = []
+    for batch in (x[:1], x[:2]):  # the batch-1 and batched gradient paths
+        s_leaf = s[:len(batch)].clone().requires_grad_(True)
+        out = conv(batch, s_leaf)
+        torch.testing.assert_close(out, reference[:len(batch)], atol=1e-5, rtol=1e-5)
+        out.square().sum().backward()
+        grads.append(s_leaf.grad)
+    torch.testing.assert_close(grads[0], grads[1][:1], atol=1e-4, rtol=1e-4)
