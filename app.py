@@ -13,7 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from spaces import generate, invert  # noqa: E402
+from spaces import edit, generate, invert  # noqa: E402
 from spaces.common import model_dropdown  # noqa: E402
 from stylelab import CacheError  # noqa: E402
 
@@ -32,7 +32,8 @@ def build_app(model_name: str | None = None) -> gr.Blocks:
         model = model_dropdown(model_name)
         with gr.Tabs():
             generate.build_tab(model_name, model)
-            invert.build_tab(model)
+            inverted = invert.build_tab(model)
+            edit.build_tab(model_name, model, inverted)
     demo.queue(default_concurrency_limit=1)
     return demo
 

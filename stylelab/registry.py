@@ -91,6 +91,7 @@ def load_generator(name: str, device: str | torch.device = "cpu") -> StyleGenera
     """
     spec = get_spec(name)
     G = _LOADERS[spec.source](spec)
+    G.model_name = spec.name
     return G.eval().requires_grad_(False).to(device)
 
 
@@ -203,7 +204,9 @@ def load_generator_file(path: str | Path, device: str | torch.device = "cpu") ->
 
     path = Path(path)
     loader = load_nvidia_pkl if path.suffix == ".pkl" else load_rosinality
-    return loader(path).eval().requires_grad_(False).to(device)
+    G = loader(path)
+    G.model_name = f"file:{path.name}"
+    return G.eval().requires_grad_(False).to(device)
 
 
 _LOADERS = {"random": _load_random, "embedded": _load_embedded, "hub": _load_hub}

@@ -67,15 +67,7 @@ class InversionResult:
         Without a delta this is a plain copy. The copy has gradients off and can be
         used like any generator by every editing method.
         """
-        tuned = copy.deepcopy(G).requires_grad_(False)
-        params = dict(tuned.named_parameters())
-        unknown = sorted(set(self.generator_delta or {}) - set(params))
-        if unknown:
-            raise KeyError(f"the generator has no parameters {unknown[:5]}: wrong model?")
-        with torch.no_grad():
-            for name, delta in (self.generator_delta or {}).items():
-                params[name].add_(delta.to(params[name]))
-        return tuned
+        return apply_generator_delta(G, self.generator_delta)
 
     def synthesize(self, G: StyleGenerator) -> torch.Tensor:
         """Re-render ``latent`` with ``G`` tuned by the delta: ``(1, 3, S, S)`` in [-1, 1]."""
@@ -137,3 +129,18 @@ def history_summary(history: list[dict[str, float]]) -> dict[str, dict[str, floa
             if isinstance(value, (int, float)) and key != "step":
                 series.setdefault(prefix + key, []).append(float(value))
     return {k: {"first": v[0], "last": v[-1], "min": min(v)} for k, v in series.items()}
+
+
+def apply_generator_delta(G: StyleGenerator, delta: dict[str, torch.Tensor] | None
+                          ) -> StyleGenerator:
+    """A copy of ``G`` with ``delta`` added to its parameters (gradients off); ``G`` is
+    unchanged. KeyError when the delta names parameters ``G`` does not have."""
+    tuned = copy.deepcopy(G).requires_grad_(False)
+    params = dict(tuned.named_parameters())
+    unknown = sorted(set(delta or {}) - set(params))
+    if unknown:
+        raise KeyError(f"the generator has no parameters {unknown[:5]}: wrong model?")
+    with torch.no_grad():
+        for name, value in (delta or {}).items():
+            params[name].add_(value.to(params[name]))
+    return tuned

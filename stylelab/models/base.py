@@ -73,6 +73,7 @@ class StyleGenerator(nn.Module, ABC):
     mapping: nn.Module
     affines: nn.ModuleDict
     w_avg: torch.Tensor
+    model_name: str = "custom"  # set by the registry; directions and caches are keyed by it
 
     # ------------------------------------------------------------------ shapes
     @property
@@ -161,7 +162,7 @@ class StyleGenerator(nn.Module, ABC):
     # -------------------------------------------------------------- synthesis
     def synthesis(
         self,
-        w: torch.Tensor | None = None,
+        w: torch.Tensor | Mapping[str, torch.Tensor] | None = None,
         *,
         styles: Mapping[str, torch.Tensor] | None = None,
         size: int | None = None,
@@ -170,7 +171,8 @@ class StyleGenerator(nn.Module, ABC):
     ) -> torch.Tensor:
         """Render images ``(N, 3, size, size)`` in [-1, 1].
 
-        Give either ``w`` (W or W+) or ``styles`` (S). ``features_in`` replaces
+        Give either ``w`` (W or W+) or ``styles`` (S; also accepted in place of ``w``,
+        so the output of an S edit can be passed straight in). ``features_in`` replaces
         the feature map of one F layer (``{name: (N, C, H, W)}``) and resumes
         synthesis from it. ``noise_mode``: "const" (deterministic, default),
         "random" or "none".
@@ -196,7 +198,7 @@ class StyleGenerator(nn.Module, ABC):
 
     def synthesize(
         self,
-        w: torch.Tensor | None = None,
+        w: torch.Tensor | Mapping[str, torch.Tensor] | None = None,
         *,
         styles: Mapping[str, torch.Tensor] | None = None,
         size: int | None = None,
@@ -206,6 +208,8 @@ class StyleGenerator(nn.Module, ABC):
         image: bool = True,
     ) -> SynthesisOutput:
         """The general form of :meth:`synthesis` and :meth:`features`."""
+        if isinstance(w, Mapping):  # S given positionally: synthesis(styles_dict)
+            w, styles = None, w
         if (w is None) == (styles is None):
             raise ValueError("give exactly one of w (W or W+) and styles (S)")
         if noise_mode not in NOISE_MODES:

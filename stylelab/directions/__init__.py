@@ -1,0 +1,1 @@
+"""Editing directions: one module per method, one :class:`Direction` type for all."""

@@ -1,0 +1,199 @@
+"""Slider editing of one face: named (InterFaceGAN), GANSpace and StyleSpace directions,
+conditional toggles, a W+ layer range, and custom directions from labelled photo folders.
+
+>>> pipe = EditPipeline("mobilestylegan-ffhq")
+>>> w = pipe.seed_latent(0, 0.7)
+>>> image = pipe.render(w, {"interfacegan/smile": 2.0, "ganspace/pc0": -1.0})
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ..directions.base import Direction, DirectionError, apply_edits, check_layers
+from ..directions.interfacegan import condition
+from ..directions.detect import DETECT_ATTRIBUTES
+from ..directions.library import SUPERVISED, DirectionLibrary
+from ..directions.regression import logistic_direction, mean_difference
+from ..images import to_pil
+from ..inversion.result import apply_generator_delta
+from ..latents import check_truncation, z_from_seeds
+from ..models.base import StyleGenerator
+from .generate import get_pipeline
+
+STRENGTH_LIMITS = {"interfacegan": 5.0, "ganspace": 5.0, "stylespace": 30.0, "custom": 5.0}
+PCA_SLIDERS = 10
+
+
+@dataclass(frozen=True)
+class SliderSpec:
+    """One slider: ``key`` "kind/name" (the render() key), a label and its range."""
+
+    key: str
+    label: str
+    limit: float
+
+    @property
+    def kind(self) -> str:
+        return self.key.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.split("/", 1)[1]
+
+
+class EditPipeline:
+    """Edits faces of ``model_name`` with the generator's :class:`DirectionLibrary`."""
+
+    def __init__(self, model_name: str = "mobilestylegan-ffhq", size: int = 256):
+        self.generation = get_pipeline(model_name)
+        self.size = size
+        self._library: DirectionLibrary | None = None
+        self._tuned: OrderedDict[int, StyleGenerator] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def G(self) -> StyleGenerator:
+        return self.generation.G
+
+    @property
+    def library(self) -> DirectionLibrary:
+        if self._library is None:
+            self._library = DirectionLibrary(self.G)
+        return self._library
+
+    # ------------------------------------------------------------------ sliders
+    def sliders(self) -> list[SliderSpec]:
+        """Every slider the Edit tab shows, in order. Cheap: direction sets that are not
+        shipped or cached are computed only when a slider first moves."""
+        specs = [SliderSpec(f"interfacegan/{n}", n.replace("_", " "), STRENGTH_LIMITS["interfacegan"])
+                 for n in self._names("interfacegan", SUPERVISED)]
+        specs += [SliderSpec(f"ganspace/pc{i}", f"PC {i}", STRENGTH_LIMITS["ganspace"])
+                  for i in range(PCA_SLIDERS)]
+        channels = self._channels()
+        specs += [SliderSpec(f"stylespace/{n}", f"{n} ({channels.get(n, 'S')})",
+                             STRENGTH_LIMITS["stylespace"])
+                  for n in self._names("stylespace", DETECT_ATTRIBUTES)]
+        return specs
+
+    def _names(self, kind: str, default: tuple[str, ...]) -> list[str]:
+        return list(self.library.get(kind).names if self.library.available(kind) else default)
+
+    def _channels(self) -> dict[str, str]:
+        if not self.library.available("stylespace"):
+            return {}
+        direction = self.library.get("stylespace")
+        return dict(zip(direction.names, direction.metadata.get("channels", [])))
+
+    def attributes(self) -> list[str]:
+        """Names of the InterFaceGAN attributes (the conditional toggles)."""
+        return self._names("interfacegan", SUPERVISED)
+
+    # ------------------------------------------------------------------ sources
+    @torch.inference_mode()
+    def seed_latent(self, seed: int, truncation: float = 0.7) -> torch.Tensor:
+        """``(1, w_dim)`` W of a seed."""
+        if not 0 <= int(seed) < 2**32:
+            raise ValueError(f"seed must be in 0..{2**32 - 1}, got {seed}")
+        return self.G.map(z_from_seeds([int(seed)], self.G.z_dim), check_truncation(truncation))
+
+    def generator_for(self, delta: dict[str, torch.Tensor] | None) -> StyleGenerator:
+        """``G``, or ``G`` tuned by a PTI ``delta`` (the last few are kept)."""
+        if not delta:
+            return self.G
+        with self._lock:
+            key = id(delta)
+            if key not in self._tuned:
+                self._tuned[key] = apply_generator_delta(self.G, delta)
+                while len(self._tuned) > 2:
+                    self._tuned.popitem(last=False)
+            return self._tuned[key]
+
+    # ------------------------------------------------------------------ editing
+    def edits(self, strengths: dict[str, float], layers: tuple[int, int] | None = None,
+              conditions: list[str] | tuple[str, ...] = (),
+              custom: Direction | None = None) -> list[tuple[Direction, str, float, tuple | None]]:
+        """The ``(direction, name, strength, layers)`` list for :func:`apply_edits`."""
+        if layers is not None:
+            layers = check_layers(self.G, layers)
+        out = []
+        for key, value in strengths.items():
+            value = float(value)
+            kind, _, name = key.partition("/")
+            limit = STRENGTH_LIMITS.get(kind)
+            if limit is None:
+                raise DirectionError(f"unknown slider {key!r}")
+            if not -limit <= value <= limit:
+                raise DirectionError(f"{key} strength must be within ±{limit:g}, got {value:g}")
+            if value == 0.0:
+                continue
+            if kind == "custom":
+                if custom is None:
+                    raise DirectionError("no custom direction yet: compute one first")
+                out.append((custom, custom.names[0], value, layers))
+                continue
+            direction = self.library.get(kind)
+            if kind == "interfacegan" and conditions:
+                others = [c for c in conditions if c != name]
+                direction, name = (condition(direction, name, others), None) if others else \
+                    (direction, name)
+                name = name or direction.names[0]
+            out.append((direction, name, value, layers if direction.space == "w" else None))
+        return out
+
+    @torch.inference_mode()
+    def render(self, w: torch.Tensor, strengths: dict[str, float] | None = None, *,
+               layers: tuple[int, int] | None = None, conditions=(),
+               custom: Direction | None = None,
+               delta: dict[str, torch.Tensor] | None = None) -> Image.Image:
+        """The edited face at ``self.size`` as a PIL image. ``w``: (1, w_dim) or W+."""
+        G = self.generator_for(delta)
+        latent = apply_edits(G, w.to(G.device), self.edits(strengths or {}, layers, conditions,
+                                                            custom))
+        return to_pil(G.synthesis(latent, size=G.check_size(self.size)))[0]
+
+    # ------------------------------------------------------------- custom folders
+    def direction_from_photos(self, with_attr: list[str | Path], without_attr: list[str | Path],
+                              name: str = "custom", steps: int = 100,
+                              method: str = "mean-difference") -> Direction:
+        """Invert two sets of photos into W (``steps`` each) and estimate a direction:
+        ``"mean-difference"`` or ``"logistic"``. Faces that cannot be found are reported."""
+        from .invert import InversionPipeline
+
+        if len(with_attr) < 2 or len(without_attr) < 2:
+            raise DirectionError("give at least 2 photos with the attribute and 2 without")
+        inverter = InversionPipeline(self.generation.spec.name, size=self.size)
+        latents, labels, failed = [], [], []
+        photos = [(p, True) for p in with_attr] + [(p, False) for p in without_attr]
+        for path, label in tqdm(photos, desc="invert labelled photos"):
+            try:
+                outcome = inverter.invert(path, "w", steps, progress=False)
+            except ValueError as exc:
+                failed.append(f"{Path(str(path)).name}: {exc}")
+                continue
+            latents.append(outcome.result.latent[0].numpy())
+            labels.append(label)
+        if failed and len(latents) < 4:
+            raise DirectionError("too few usable photos; " + "; ".join(failed))
+        fit = logistic_direction if method == "logistic" else mean_difference
+        direction = fit(self.G, np.stack(latents), np.array(labels), name)
+        direction.metadata["skipped"] = failed
+        return direction
+
+
+_pipelines: dict[str, EditPipeline] = {}
+
+
+def get_edit_pipeline(model_name: str = "mobilestylegan-ffhq") -> EditPipeline:
+    """One shared EditPipeline per model (directions load once)."""
+    if model_name not in _pipelines:
+        _pipelines[model_name] = EditPipeline(model_name)
+    return _pipelines[model_name]
