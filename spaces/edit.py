@@ -4,6 +4,7 @@ conditional toggles, reset, before/after, and a custom direction from labelled p
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import gradio as gr
@@ -15,6 +16,7 @@ from stylelab.pipelines.edit import SliderSpec, get_edit_pipeline
 from .common import CheckedSlider, friendly_errors, load_model
 
 SOURCES = ("Seed", "Inverted face (Invert tab)")
+_BEFORE: OrderedDict[tuple, Image.Image] = OrderedDict()  # unedited faces: redraw only "after"
 
 
 def _source(model: str, source: str, seed: float, truncation: float, inverted: dict | None):
@@ -48,7 +50,12 @@ def edit(model: str, source: str, seed: float, truncation: float, inverted: dict
         direction = custom["direction"]
         values["custom/" + direction.names[0]] = float(strengths[-1] or 0.0)
     layers = (int(start), int(stop) + 1)
-    before = pipe.render(w, delta=delta)
+    key = (model, source, seed, truncation, id(inverted and inverted.get("latent")))
+    before = _BEFORE.get(key)
+    if before is None:
+        before = _BEFORE[key] = pipe.render(w, delta=delta)
+        while len(_BEFORE) > 8:
+            _BEFORE.popitem(last=False)
     after = pipe.render(w, values, layers=layers, conditions=conditions or [], custom=direction,
                         delta=delta)
     return before, after
@@ -123,12 +130,12 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
     inputs = [model, source, seed, truncation, inverted, custom, start, stop, conditions,
               *sliders, custom_slider]
     outputs = [before, after]
+    show.click(edit, inputs, outputs, api_name="edit")  # first, so it keeps the name "edit"
     for slider in [*sliders, custom_slider, start, stop, truncation]:
         slider.release(edit, inputs, outputs, api_visibility="private", show_progress="hidden")
     for control in (source, conditions):
         control.change(edit, inputs, outputs, api_visibility="private")
     seed.submit(edit, inputs, outputs, api_visibility="private")
-    show.click(edit, inputs, outputs, api_name="edit")
 
     def zeros() -> list[float]:
         return [0.0] * (len(sliders) + 1) + [0, last, []]

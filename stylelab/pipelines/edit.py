@@ -55,7 +55,7 @@ class EditPipeline:
 
     def __init__(self, model_name: str = "mobilestylegan-ffhq", size: int = 256):
         self.generation = get_pipeline(model_name)
-        self.size = size
+        self.preferred_size = size
         self._library: DirectionLibrary | None = None
         self._tuned: OrderedDict[int, StyleGenerator] = OrderedDict()
         self._lock = threading.Lock()
@@ -63,6 +63,11 @@ class EditPipeline:
     @property
     def G(self) -> StyleGenerator:
         return self.generation.G
+
+    @property
+    def size(self) -> int:
+        """The offered output size closest to the preferred one (256 for slider redraws)."""
+        return min(self.G.sizes, key=lambda s: abs(s - self.preferred_size))
 
     @property
     def library(self) -> DirectionLibrary:
@@ -158,7 +163,7 @@ class EditPipeline:
         G = self.generator_for(delta)
         latent = apply_edits(G, w.to(G.device), self.edits(strengths or {}, layers, conditions,
                                                             custom))
-        return to_pil(G.synthesis(latent, size=G.check_size(self.size)))[0]
+        return to_pil(G.synthesis(latent, size=self.size))[0]
 
     # ------------------------------------------------------------- custom folders
     def direction_from_photos(self, with_attr: list[str | Path], without_attr: list[str | Path],
