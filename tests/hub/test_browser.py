@@ -118,3 +118,42 @@ def test_invert_tab_real_upload(hub: Hub, browser: Browser, tmp_path: Path) -> N
     assert page.locator("#invert-metrics").inner_text().count("PSNR") == 1
     page.screenshot(path=str(tmp_path / "invert.png"), full_page=True)
     assert not page.external_requests  # type: ignore[attr-defined]
+
+
+IMG_SRC = "sel => document.querySelector(sel)?.src || ''"
+
+
+def drag_slider(page: Page, elem_id: str, fraction: float) -> None:
+    """Press the slider's handle, drag it to ``fraction`` of its track, and release."""
+    track = page.locator(f"#{elem_id} input[type=range]")
+    track.scroll_into_view_if_needed()
+    box = track.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * fraction, y, steps=5)
+    page.mouse.up()
+
+
+def test_edit_tab_slider_changes_the_face(hub: Hub, browser: Browser, tmp_path: Path) -> None:
+    """Show a face, drag a GANSpace slider, and the "after" image changes; Reset restores it."""
+    page = open_hub(browser, hub.url)
+    page.get_by_role("tab", name="Edit").click()
+    page.click("#edit-show")
+    page.wait_for_function(LOADED_IMAGES, arg=["#edit-before img, #edit-after img", 2],
+                           timeout=60_000)
+    first = page.evaluate(IMG_SRC, "#edit-after img")
+    drag_slider(page, "edit-ganspace-pc0", 0.9)
+    page.wait_for_function(f"src => document.querySelector('#edit-after img')?.src !== src",
+                           arg=first, timeout=60_000)
+    page.wait_for_function(LOADED_IMAGES, arg=["#edit-after img", 1], timeout=30_000)
+    value = float(page.locator("#edit-ganspace-pc0 input[type=number]").input_value())
+    assert value > 1.0
+    page.screenshot(path=str(tmp_path / "edit.png"), full_page=True)
+    page.click("#edit-reset")
+    page.wait_for_function(
+        "() => document.querySelector('#edit-ganspace-pc0 input[type=number]').value === '0'",
+        timeout=30_000)
+    assert not page.external_requests  # type: ignore[attr-defined]
+    page.close()
