@@ -11,11 +11,11 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from spaces import edit, generate, invert  # noqa: E402
-from spaces.common import model_dropdown  # noqa: E402
-from stylelab import CacheError  # noqa: E402
+from spaces import edit, generate, invert
+from spaces.common import model_dropdown
+from stylelab import CacheError
 
 DEFAULT_MODEL = "mobilestylegan-ffhq"
 

@@ -87,7 +87,7 @@ class CheckedSlider(gr.Slider):
         return payload
 
 
-def parse_size(size: int | float | str | None) -> int | None:
+def parse_size(size: float | str | None) -> int | None:
     """The size dropdown's value as an int (custom values arrive as strings)."""
     if size in (None, ""):
         return None

@@ -5,7 +5,13 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
-from .common import CheckedSlider, friendly_errors, load_model, model_dropdown, parse_size
+from .common import (
+    CheckedSlider,
+    friendly_errors,
+    load_model,
+    model_dropdown,
+    parse_size,
+)
 
 SPACES = {"W": "w", "W+": "w+"}
 
@@ -52,7 +58,7 @@ def select_model(model: str) -> tuple:
             gr.update(maximum=last, value=_default_stop(last)))
 
 
-def _seed(value: int | float | None) -> int:
+def _seed(value: float | None) -> int:
     if value is None:
         raise ValueError("enter a seed for A and for B")
     return int(value)

@@ -26,7 +26,7 @@ def _pipeline(model: str) -> InversionPipeline:
     """One inversion pipeline per model; the generator weights are shared with Generate."""
     from stylelab import get_spec
 
-    size = 256 if get_spec(model).resolution >= 256 else get_spec(model).resolution
+    size = min(256, get_spec(model).resolution)
     return InversionPipeline(model, size=size)
 
 

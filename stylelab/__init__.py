@@ -9,7 +9,13 @@
 from .cache import CacheError, cache_dir
 from .latents import interpolate, parse_seeds, style_mix, z_from_seeds
 from .models.base import FeatureLayer, StyleGenerator, StyleLayer
-from .registry import ModelSpec, get_spec, list_models, load_generator, load_generator_file
+from .registry import (
+    ModelSpec,
+    get_spec,
+    list_models,
+    load_generator,
+    load_generator_file,
+)
 
 __version__ = "0.1.0"
 __all__ = [

@@ -19,7 +19,14 @@ from pathlib import Path
 
 import torch
 
-from .cache import CacheError, cache_dir, hub_download, load_checked, read_metadata, save_checked
+from .cache import (
+    CacheError,
+    cache_dir,
+    hub_download,
+    load_checked,
+    read_metadata,
+    save_checked,
+)
 from .models.base import StyleGenerator
 from .models.mobilestylegan import MobileStyleGAN, MobileStyleGANConfig
 
@@ -141,8 +148,8 @@ def _load_embedded(spec: ModelSpec) -> StyleGenerator:
 
 
 def _convert_mobile_ir() -> dict[str, torch.Tensor]:
-    from .models.mobilestylegan_ir import compute_w_avg, convert_ir
     from .models.layers import MappingMLP
+    from .models.mobilestylegan_ir import compute_w_avg, convert_ir
 
     data = random_face_data_dir()
     state = convert_ir(data / "MappingNetwork.xml", data / "SynthesisNetwork.xml")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -31,3 +35,21 @@ def mobile():
     from stylelab import load_generator
 
     return load_generator("mobilestylegan-ffhq")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the checkout: reference directions and face-api.js weights."""
+    for path in (SHARED, Path("/work/shared")):
+        if path.is_dir():
+            return path
+    pytest.skip(f"the shared reference folder is missing ({SHARED} or /work/shared)")
+
+
+@pytest.fixture(scope="session")
+def faceapi_dir() -> Path:
+    path = Path(os.environ.get("FACEAPI_WEIGHTS") or SHARED / "weights" / "faceapi")
+    if not (path / "age_gender_model-weights_manifest.json").is_file():
+        pytest.skip(f"face-api.js weights not found at {path} "
+                    "(set FACEAPI_WEIGHTS to a folder with them)")
+    return path

@@ -38,7 +38,7 @@ def test_interpolation_endpoints(tiny):
     path = interpolate(tiny, w[:1], w[1:], 5, "w")
     torch.testing.assert_close(path[0], w[0])
     torch.testing.assert_close(path[-1], w[1])
-    plus = interpolate(tiny, w[:1], w[1:], 3, "w+", layers=range(0, 2))
+    plus = interpolate(tiny, w[:1], w[1:], 3, "w+", layers=range(2))
     assert plus.shape == (3, tiny.num_ws, tiny.w_dim)
     torch.testing.assert_close(plus[-1, 5], w[0])  # layers outside the range stay at A
     torch.testing.assert_close(plus[-1, 0], w[1])

@@ -5,7 +5,13 @@ import pytest
 import torch
 
 import stylelab
-from stylelab.cache import CacheError, cache_dir, hub_download, load_checked, save_checked
+from stylelab.cache import (
+    CacheError,
+    cache_dir,
+    hub_download,
+    load_checked,
+    save_checked,
+)
 
 
 def test_list_models_and_unknown_name():

@@ -11,7 +11,12 @@ from tqdm.auto import tqdm
 from ..models.base import StyleGenerator
 from .base import channel_name, flatten_styles, s_dim, unflatten_styles
 from .measures import FaceMeasurer, MeasuredSamples
-from .stylespace import attribute_channels, attribute_dependency, channel_direction, style_std
+from .stylespace import (
+    attribute_channels,
+    attribute_dependency,
+    channel_direction,
+    style_std,
+)
 
 DETECT_ATTRIBUTES = ("smile", "mouth_open", "eye_openness", "age", "gender", "yaw", "happy")
 

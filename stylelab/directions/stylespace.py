@@ -23,8 +23,15 @@ from tqdm.auto import tqdm
 
 from ..faces.regions import region_masks
 from ..models.base import StyleGenerator
-from .base import (Direction, DirectionError, channel_name, flatten_styles, latent_signature,
-                   s_dim, unflatten_styles)
+from .base import (
+    Direction,
+    DirectionError,
+    channel_name,
+    flatten_styles,
+    latent_signature,
+    s_dim,
+    unflatten_styles,
+)
 from .measures import MeasuredSamples
 
 PARTS = ("mouth", "eyes", "brows", "nose")

@@ -31,7 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import FeatureLayer, StyleGenerator, StyleLayer, Styles, SynthesisOutput, module_key
+from .base import (
+    FeatureLayer,
+    StyleGenerator,
+    StyleLayer,
+    Styles,
+    SynthesisOutput,
+    module_key,
+)
 from .layers import MappingMLP, haar_idwt
 
 

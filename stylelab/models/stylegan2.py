@@ -38,7 +38,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import FeatureLayer, StyleGenerator, StyleLayer, Styles, SynthesisOutput, module_key
+from .base import (
+    FeatureLayer,
+    StyleGenerator,
+    StyleLayer,
+    Styles,
+    SynthesisOutput,
+    module_key,
+)
 from .layers import pixel_norm
 
 SQRT2 = math.sqrt(2.0)

@@ -19,8 +19,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..directions.base import Direction, DirectionError, apply_edits, check_layers
-from ..directions.interfacegan import condition
 from ..directions.detect import DETECT_ATTRIBUTES
+from ..directions.interfacegan import condition
 from ..directions.library import SUPERVISED, DirectionLibrary
 from ..directions.regression import logistic_direction, mean_difference
 from ..images import to_pil

@@ -10,7 +10,13 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..images import strip, to_pil
-from ..latents import check_truncation, interpolate, parse_seeds, style_mix, z_from_seeds
+from ..latents import (
+    check_truncation,
+    interpolate,
+    parse_seeds,
+    style_mix,
+    z_from_seeds,
+)
 from ..models.base import StyleGenerator
 from ..registry import get_spec, load_generator
 

@@ -5,11 +5,22 @@ import numpy as np
 import pytest
 import torch
 
-from stylelab.directions.base import DirectionError, apply_edits, flatten_styles, unflatten_styles
+from stylelab.directions.base import (
+    DirectionError,
+    apply_edits,
+    flatten_styles,
+    unflatten_styles,
+)
 from stylelab.directions.measures import MeasuredSamples
-from stylelab.directions.stylespace import (REGIONS, attribute_channels, attribute_dependency,
-                                            channel_direction, disjoint_regions,
-                                            localise_channels, style_std)
+from stylelab.directions.stylespace import (
+    REGIONS,
+    attribute_channels,
+    attribute_dependency,
+    channel_direction,
+    disjoint_regions,
+    localise_channels,
+    style_std,
+)
 from stylelab.faces.identity import canonical_landmarks
 
 

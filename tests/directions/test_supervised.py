@@ -6,11 +6,18 @@ import pytest
 import torch
 
 from stylelab.directions.base import DirectionError
-from stylelab.directions.interfacegan import (InterFaceGANConfig, condition, distance,
-                                              interfacegan)
+from stylelab.directions.interfacegan import (
+    InterFaceGANConfig,
+    condition,
+    distance,
+    interfacegan,
+)
 from stylelab.directions.measures import MeasuredSamples
-from stylelab.directions.regression import (logistic_direction, mean_difference,
-                                            paired_difference)
+from stylelab.directions.regression import (
+    logistic_direction,
+    mean_difference,
+    paired_difference,
+)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,6 @@ import torch
 from PIL import Image
 
 SEEDS = list(range(8))
-ROOT = Path(__file__).parents[2]
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture(scope="session")
@@ -82,9 +80,3 @@ def canonical(generated) -> np.ndarray:
     return generated.landmarks.mean(0)
 
 
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    for path in (SHARED, Path("/work/shared")):
-        if path.is_dir():
-            return path
-    pytest.skip(f"the shared reference folder is missing ({SHARED} or /work/shared)")

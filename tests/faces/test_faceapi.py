@@ -15,7 +15,6 @@ Tests needing the face-api.js weights read them from ``$FACEAPI_WEIGHTS`` or
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 from pathlib import Path
 
@@ -41,14 +40,6 @@ from stylelab.faces.faceapi import predict as predict_mod
 from stylelab.faces.faceapi.nets import SeparableConv, pad_same
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def faceapi_dir() -> Path:
-    path = Path(os.environ.get("FACEAPI_WEIGHTS") or REPO.parent / "shared" / "weights" / "faceapi")
-    if not (path / "age_gender_model-weights_manifest.json").is_file():
-        pytest.skip(f"face-api.js weights not found at {path} (set FACEAPI_WEIGHTS to a folder with them)")
-    return path
 
 
 @pytest.fixture(scope="module")

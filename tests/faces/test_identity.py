@@ -19,13 +19,24 @@ from stylelab.cache import load_checked
 from stylelab.faces import dlib_resnet
 from stylelab.faces.detect import dlib_model_path
 from stylelab.faces.dlib_resnet import (
-    DLIB_RESNET_FILE, DlibFaceResNet, DlibModelError, add_zero_filled, load_dlib_resnet,
-)
-from stylelab.faces.identity import (
-    SAME_PERSON_THRESHOLD, IdentityModel, canonical_landmarks, chip_details, dlib_descriptor,
-    dlib_distance, dlib_landmarks, face_chip, similarity,
+    DLIB_RESNET_FILE,
+    DlibFaceResNet,
+    DlibModelError,
+    add_zero_filled,
+    load_dlib_resnet,
 )
 from stylelab.faces.errors import FaceError, NoFaceError
+from stylelab.faces.identity import (
+    SAME_PERSON_THRESHOLD,
+    IdentityModel,
+    canonical_landmarks,
+    chip_details,
+    dlib_descriptor,
+    dlib_distance,
+    dlib_landmarks,
+    face_chip,
+    similarity,
+)
 
 PERSONS = ("P001", "P002", "P003", "P004")
 KINDS = ("studio_portrait", "amateur_selfie")

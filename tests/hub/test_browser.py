@@ -145,7 +145,7 @@ def test_edit_tab_slider_changes_the_face(hub: Hub, browser: Browser, tmp_path: 
                            timeout=60_000)
     first = page.evaluate(IMG_SRC, "#edit-after img")
     drag_slider(page, "edit-ganspace-pc0", 0.9)
-    page.wait_for_function(f"src => document.querySelector('#edit-after img')?.src !== src",
+    page.wait_for_function("src => document.querySelector('#edit-after img')?.src !== src",
                            arg=first, timeout=60_000)
     page.wait_for_function(LOADED_IMAGES, arg=["#edit-after img", 1], timeout=30_000)
     value = float(page.locator("#edit-ganspace-pc0 input[type=number]").input_value())

@@ -16,14 +16,20 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from sg2_helpers import TINY, randomize
+
 from stylelab.models.checkpoints import (
-    CheckpointFormatError, PersistentRecord, UnsafeCheckpointError, load_nvidia_pkl,
-    load_rosinality, nvidia_state_dict, read_nvidia_pkl, rosinality_state_dict, save_rosinality,
+    CheckpointFormatError,
+    PersistentRecord,
+    UnsafeCheckpointError,
+    load_nvidia_pkl,
+    load_rosinality,
+    nvidia_state_dict,
+    read_nvidia_pkl,
+    rosinality_state_dict,
+    save_rosinality,
 )
 from stylelab.models.stylegan2 import StyleGAN2
-
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,18 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from sg2_helpers import TINY, randomize
+
 from stylelab.models.base import module_key
 from stylelab.models.stylegan2 import (
-    PRESETS, StyleGAN2, StyleGAN2Config, fir_kernel, layer_tables, upfirdn2d, upsample2d,
+    PRESETS,
+    StyleGAN2,
+    StyleGAN2Config,
+    fir_kernel,
+    layer_tables,
+    upfirdn2d,
+    upsample2d,
 )
-
 
 
 @pytest.fixture(scope="module")
