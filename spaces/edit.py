@@ -37,9 +37,11 @@ def _source(model: str, source: str, seed: float, truncation: float, inverted: d
 @friendly_errors
 def edit(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
          custom: dict | None, start: float, stop: float, conditions: list[str] | None,
-         *strengths: float) -> tuple[Image.Image, Image.Image]:
+         *strengths: float, progress: gr.Progress = gr.Progress(track_tqdm=True)
+         ) -> tuple[Image.Image, Image.Image]:
     """(before, after) at 256px. ``strengths`` follow :meth:`EditPipeline.sliders`, then
-    the custom slider."""
+    the custom slider. For a generator without shipped directions, the first use of a
+    set computes it (labelling faces for InterFaceGAN/StyleSpace) with a progress bar."""
     pipe, w, delta = _source(model, source, seed, truncation, inverted)
     specs = pipe.sliders()
     if len(strengths) != len(specs) + 1:
@@ -132,7 +134,7 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
     outputs = [before, after]
     show.click(edit, inputs, outputs, api_name="edit")  # first, so it keeps the name "edit"
     for slider in [*sliders, custom_slider, start, stop, truncation]:
-        slider.release(edit, inputs, outputs, api_visibility="private", show_progress="hidden")
+        slider.release(edit, inputs, outputs, api_visibility="private", show_progress="minimal")
     for control in (source, conditions):
         control.change(edit, inputs, outputs, api_visibility="private")
     seed.submit(edit, inputs, outputs, api_visibility="private")
