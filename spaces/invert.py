@@ -24,10 +24,7 @@ METHODS = {"W": "w", "W+": "w+", "PTI (W pivot + tuning)": "pti"}
 @lru_cache(maxsize=4)
 def _pipeline(model: str) -> InversionPipeline:
     """One inversion pipeline per model; the generator weights are shared with Generate."""
-    from stylelab import get_spec
-
-    size = min(256, get_spec(model).resolution)
-    return InversionPipeline(model, size=size)
+    return InversionPipeline(model)
 
 
 def _path(upload: Any) -> str:

@@ -27,7 +27,7 @@ from .cache import (
     read_metadata,
     save_checked,
 )
-from .models.base import StyleGenerator
+from .models.base import StyleGenerator, module_key
 from .models.mobilestylegan import MobileStyleGAN, MobileStyleGANConfig
 
 ASSETS = Path(__file__).parent / "assets"
@@ -140,8 +140,9 @@ def _load_embedded(spec: ModelSpec) -> StyleGenerator:
     state = _cached_or_build(path, lambda: _convert_mobile_ir())
     G = MobileStyleGAN(MobileStyleGANConfig())
     state.update(load_checked(MOBILE_HEADS) if MOBILE_HEADS.exists() else {})
-    _load_state(G, state, spec.name, optional_prefixes=("heads.", "affines.b4_to_img",
-                                                         "affines.b5_to_img"))
+    # the early-exit heads (and their style affines) come from the distilled asset
+    head_keys = tuple(f"affines.{module_key(f'b{k}.to_img')}" for k in G.config.head_blocks)
+    _load_state(G, state, spec.name, optional_prefixes=("heads.", *head_keys))
     if not MOBILE_HEADS.exists():  # no distilled heads: only exact downsampled sizes
         G.exit_mode = "downsample"
     return G

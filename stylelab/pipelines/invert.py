@@ -46,11 +46,12 @@ def check_method(method: str, steps: int) -> tuple[str, int]:
 
 
 class InversionPipeline:
-    """Inverts photos into generator ``model_name`` (weights shared with :func:`get_pipeline`)."""
+    """Inverts photos into generator ``model_name`` (weights shared with :func:`get_pipeline`)
+    at ``size`` pixels, or at the model's largest size below it when it has no such size."""
 
     def __init__(self, model_name: str = "mobilestylegan-ffhq", size: int = 256):
         self.generation = get_pipeline(model_name)
-        self.size = size
+        self.size = min(size, self.generation.spec.resolution)
         self._identity: IdentityModel | None = None
 
     @property
