@@ -26,7 +26,11 @@ class InterFaceGANConfig:
     labelled samples than this per class is an error."""
 
     fraction: float = 0.3
-    C: float = 1.0  # on W divided by its global RMS spread (so C does not depend on W's scale)
+    # C applies to W divided by its global RMS spread, so it does not depend on W's scale.
+    # 0.001 was chosen by split-half stability on 3000 labelled FFHQ faces (cosine between
+    # normals fitted on two disjoint halves; smile / age): C 0.001: 0.83 / 0.76, 0.01:
+    # 0.67 / 0.51, 1.0: 0.52 / 0.41. Strong regularisation suits a few thousand samples.
+    C: float = 0.001
     val_fraction: float = 0.2
     min_per_class: int = 20
     seed: int = 0
