@@ -82,7 +82,7 @@ def main() -> None:
     G = load_generator("mobilestylegan-ffhq")
     identity_model = IdentityModel()
     sets = {"generated": generated_set(G, args.generated), "openpeople": photo_set(args.photos)}
-    results: dict = {"steps": args.steps, "size": SIZE, "threads": torch.get_num_threads(),
+    results: dict = {"steps": args.steps, "methods": args.methods, "size": SIZE, "threads": torch.get_num_threads(),
                      "per_image": [], "summary": {}}
     print(f"{'method':6} {'set':11} {'n':>3} {'PSNR':>6} {'MS-SSIM':>8} {'id cos':>7} "
           f"{'lat err':>8} {'s/img':>7}")
@@ -104,8 +104,8 @@ def main() -> None:
             lat = f"{s['latent_error']:8.3f}" if "latent_error" in s else f"{'-':>8}"
             print(f"{method:6} {set_name:11} {len(rows):3d} {s['psnr']:6.2f} {s['ms_ssim']:8.4f} "
                   f"{s['identity']:7.3f} {lat} {s['seconds']:7.1f}", flush=True)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2))
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(results, indent=2))  # after every set
     print(f"wrote {args.json}")
 
 
