@@ -88,6 +88,20 @@ class DirectionLibrary:
         direction.save(computed_dir(self.G.model_name) / kind)
         return direction
 
+    def localisation(self):
+        """The shipped or cached per-region channel :class:`~.stylespace.Localisation`
+        (``localisation.safetensors``), or None when there is none for this generator."""
+        from safetensors.torch import load_file
+
+        from .stylespace import Localisation
+
+        for folder in (shipped_dir(self.G.model_name), computed_dir(self.G.model_name)):
+            path = folder / "localisation.safetensors"
+            if path.is_file():
+                tensors = load_file(str(path))
+                return Localisation(tensors["energy"], tensors["area"])
+        return None
+
     @property
     def measurer(self) -> FaceMeasurer:
         if self._measurer is None:

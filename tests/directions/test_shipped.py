@@ -52,6 +52,17 @@ def test_every_shipped_set_loads_and_fits(library, mobile):
         assert torch.isfinite(direction.vectors).all() and (direction.scales > 0).all()
 
 
+def test_shipped_localisation_puts_mouth_channels_on_the_mouth(library, mobile):
+    from stylelab.directions.base import s_dim
+
+    loc = library.localisation()
+    assert loc is not None and loc.energy.shape == (7, s_dim(mobile))
+    mouth = loc.regions.index("mouth")
+    top = loc.top_channels("mouth", 5)
+    assert all(loc.lift[mouth, c] > 3 for c in top)  # far more than the mouth's area share
+    assert float(loc.area.sum()) == pytest.approx(1.0, abs=1e-3)
+
+
 @pytest.mark.slow
 def test_named_edits_move_their_measure(library, mobile, faceapi_dir):
     """+2 sigma along smile / age raise the measured smile / age of held-out faces;
