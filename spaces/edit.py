@@ -79,6 +79,15 @@ def custom_direction(model: str, with_files: list[Any] | None, without_files: li
     return {"direction": direction}, note
 
 
+@friendly_errors
+def select_model(model: str) -> tuple:
+    """Fit the layer range and truncation to a newly picked model."""
+    _, facts = load_model(model)
+    last = facts.num_ws - 1
+    return (gr.update(maximum=last, value=0), gr.update(maximum=last, value=last),
+            gr.update(value=facts.truncation))
+
+
 def _slider(spec: SliderSpec) -> gr.Slider:
     return CheckedSlider(-spec.limit, spec.limit, 0.0, step=spec.limit / 50, label=spec.label,
                          elem_id="edit-" + spec.key.replace("/", "-").replace(" ", "-")
@@ -144,5 +153,6 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
 
     reset.click(zeros, None, [*sliders, custom_slider, start, stop, conditions],
                 api_visibility="private").then(edit, inputs, outputs, api_visibility="private")
+    model.change(select_model, model, [start, stop, truncation], api_visibility="private")
     compute.click(custom_direction, [model, with_files, without_files, name, steps],
                   [custom, note], api_name="custom_direction")
