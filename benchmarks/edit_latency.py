@@ -1,7 +1,7 @@
 """Slider latency of the Edit tab, measured through gradio_client against a launched hub.
 
-Each call is what releasing a slider does: one /edit request whose strength differs from
-the previous one, answered with the before/after PNGs at 256px. As a same-run reference,
+Each call is what releasing a slider does: one /slider request whose strength differs from
+the previous one, answered with the edited ("after") PNG at 256px. As a same-run reference,
 the in-process render of the same edit (EditPipeline.render) is timed too; the ratio
 shows the hub's overhead (HTTP, queue, PNG encoding, file transfer).
 
@@ -83,7 +83,7 @@ def main() -> None:
                 values[slot] = value
                 start = time.perf_counter()
                 client.predict(MODEL, "Seed", 0, 0.7, 0, pipe.G.num_ws - 1, [], *values,
-                               api_name="/edit")
+                               api_name="/slider")
                 if i:
                     hub.append(time.perf_counter() - start)
         finally:
@@ -91,7 +91,7 @@ def main() -> None:
             proc.wait(timeout=30)
     med_hub, med_direct = statistics.median(hub) * 1000, statistics.median(direct) * 1000
     print(f"{'path':28} {'median ms':>10} {'p90 ms':>8}")
-    for name, xs in (("hub /edit (gradio_client)", hub), ("in-process render", direct)):
+    for name, xs in (("hub /slider (gradio_client)", hub), ("in-process render", direct)):
         p90 = sorted(xs)[int(0.9 * (len(xs) - 1))] * 1000
         print(f"{name:28} {statistics.median(xs) * 1000:10.1f} {p90:8.1f}")
     print(f"ratio hub / in-process: {med_hub / med_direct:.2f}; target: hub median <= 250 ms")

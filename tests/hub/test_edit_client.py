@@ -50,6 +50,15 @@ def test_ganspace_slider_changes_the_face(client: Client) -> None:
     assert np.abs(pixels(before) - pixels(after)).mean() > 2.0
 
 
+def test_slider_endpoint_returns_the_edited_face(client: Client) -> None:
+    keys = slider_keys("tiny-test")
+    values = [0.0] * (len(keys) + 1)
+    values[keys.index("ganspace/pc0")] = 3.0
+    after = client.predict("tiny-test", "Seed", 0, 0.7, 0, 10, [], *values, api_name="/slider")
+    _, expected = call_edit(client, "tiny-test", {"ganspace/pc0": 3.0})
+    assert np.abs(pixels(after) - pixels(expected)).mean() < 0.5
+
+
 def test_layer_range_limits_the_edit(client: Client) -> None:
     _, all_layers = call_edit(client, "tiny-test", {"ganspace/pc1": 4.0})
     _, last_layer = call_edit(client, "tiny-test", {"ganspace/pc1": 4.0}, start=5, stop=5)
