@@ -18,8 +18,10 @@ with the lowest loss is returned.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -130,10 +132,29 @@ def invert(G: StyleGenerator, target: torch.Tensor | Image.Image,
                   noise_mode=config.noise_mode, config=asdict(config))
 
 
+@contextlib.contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Flush denormal floats to zero inside the block (CPU). Tiny gradients in the backward
+    pass otherwise take the slow denormal path: a W+ step at 256px went from about 195-225
+    to 181-186 ms. PyTorch has no getter for the flag, so it is reset to the default (off)."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def optimize_latent(G: StyleGenerator, objective: Objective, latent: torch.Tensor, size: int,
                     config: OptimizeConfig, progress: bool = True
                     ) -> tuple[torch.Tensor, list[dict[str, float]]]:
     """Adam on ``latent`` (a leaf W or W+ tensor); returns (lowest-loss latent, history)."""
+    with flush_denormals():
+        return _adam_loop(G, objective, latent, size, config, progress)
+
+
+def _adam_loop(G: StyleGenerator, objective: Objective, latent: torch.Tensor, size: int,
+               config: OptimizeConfig, progress: bool
+               ) -> tuple[torch.Tensor, list[dict[str, float]]]:
     optimizer = torch.optim.Adam([latent], lr=config.lr, betas=(0.9, 0.999))
     noise_gen = torch.Generator(device=G.device).manual_seed(config.seed)
     spread = w_spread(G) if config.init_noise > 0 else 0.0

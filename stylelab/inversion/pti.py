@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from ..models.base import StyleGenerator
 from .losses import IdentityLoss, InversionLoss, build_loss
-from .optimize import OptimizeConfig, finish, invert, prepare_target
+from .optimize import OptimizeConfig, finish, flush_denormals, invert, prepare_target
 from .result import InversionResult
 
 LR_SCALES = ("auto", "rms", "none")
@@ -139,7 +139,8 @@ def invert_pti(G: StyleGenerator, target: torch.Tensor | Image.Image,
     optimizer = torch.optim.Adam(param_groups(params, config.tune_lr,
                                               resolve_lr_scale(G, config.lr_scale)))
     history = [{**h, "phase": "pivot"} for h in pivot.history]
-    history += _tune(G, tuned, optimizer, w, target, config, identity, progress)
+    with flush_denormals():
+        history += _tune(G, tuned, optimizer, w, target, config, identity, progress)
     tuned.requires_grad_(False)
     result = finish(tuned, w, target, identity, history, start, method="pti",
                     noise_mode=config.pivot.noise_mode, config=asdict(config),
