@@ -198,8 +198,29 @@ class MobileStyleGAN(StyleGenerator):
             return None
         return int(math.log2(size)) - 4
 
+    # On CPU, images are rendered this many at a time when no gradient is needed: one at a
+    # time is faster per image at every size (memory traffic), e.g. 1024px x 8: 2.6 s
+    # instead of 4.4 s, 256px x 8: 0.68 s instead of 0.85 s. None: one batched pass.
+    cpu_inference_batch: int | None = 1
+
     def _synthesize(self, styles: Styles, *, size, noise_mode, features_in,
                     return_features, image) -> SynthesisOutput:
+        n = next(iter(styles.values())).shape[0]
+        chunk = self.cpu_inference_batch
+        needs_grad = torch.is_grad_enabled() and any(s.requires_grad for s in styles.values())
+        if (chunk and n > chunk and image and not features_in and not return_features
+                and not needs_grad and self.w_avg.device.type == "cpu"):
+            parts = [self._synthesize_batch({k: v[i:i + chunk] for k, v in styles.items()},
+                                            size=size, noise_mode=noise_mode, features_in={},
+                                            return_features=(), image=True).image
+                     for i in range(0, n, chunk)]
+            return SynthesisOutput(torch.cat(parts), {})
+        return self._synthesize_batch(styles, size=size, noise_mode=noise_mode,
+                                      features_in=features_in, return_features=return_features,
+                                      image=image)
+
+    def _synthesize_batch(self, styles: Styles, *, size, noise_mode, features_in,
+                          return_features, image) -> SynthesisOutput:
         exit_block = self._exit_block(size)
         wanted = set(return_features)
         feats: dict[str, torch.Tensor] = {}
