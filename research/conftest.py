@@ -20,3 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 _FACEAPI = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "faceapi"
 if _FACEAPI.is_dir():
     os.environ.setdefault("FACEAPI_WEIGHTS", str(_FACEAPI))
+
+# tqdm.auto draws ipywidgets progress bars in a kernel; their comm messages are not needed
+# in a headless run.
+os.environ.setdefault("TQDM_DISABLE", "1")
