@@ -146,11 +146,10 @@ class EditPipeline:
                 out.append((custom, custom.names[0], value, layers))
                 continue
             direction = self.library.get(kind)
-            if kind == "interfacegan" and conditions:
-                others = [c for c in conditions if c != name]
-                direction, name = (condition(direction, name, others), None) if others else \
-                    (direction, name)
-                name = name or direction.names[0]
+            others = [c for c in conditions if c != name] if kind == "interfacegan" else []
+            if others:
+                direction = condition(direction, name, others)
+                name = direction.names[0]
             out.append((direction, name, value, layers if direction.space == "w" else None))
         return out
 
