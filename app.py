@@ -13,9 +13,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from spaces import edit, generate, invert
+from spaces import edit, generate, invert, textedit
 from spaces.common import model_dropdown
 from stylelab import CacheError
+from stylelab.plugins import load_plugins
 
 DEFAULT_MODEL = "mobilestylegan-ffhq"
 
@@ -27,6 +28,7 @@ def build_app(model_name: str | None = None) -> gr.Blocks:
     sizes and W+ layer count shape the controls; other models load when first picked.
     """
     model_name = model_name or os.environ.get("STYLELAB_MODEL", DEFAULT_MODEL)
+    load_plugins()
     with gr.Blocks(title="stylelab", analytics_enabled=False) as demo:
         gr.Markdown("# stylelab\nEdit images through the latent spaces of style-based GANs.")
         model = model_dropdown(model_name)
@@ -34,6 +36,7 @@ def build_app(model_name: str | None = None) -> gr.Blocks:
             generate.build_tab(model_name, model)
             inverted = invert.build_tab(model)
             edit.build_tab(model_name, model, inverted)
+            textedit.build_tab(model_name, model, inverted)
     demo.queue(default_concurrency_limit=1)
     return demo
 

@@ -1,4 +1,5 @@
-"""Command line: ``stylelab models | generate | align | invert``.
+"""Command line: ``stylelab models | generate | align | invert | styleclip |
+styleclip-train-mapper``.
 
 Errors the user can fix (bad seeds, unknown model, missing weights) print one
 line to stderr and exit with status 2, never a traceback.
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .cache import CacheError
+from .plugins import load_plugins
 from .registry import REGISTRY
 
 
@@ -66,6 +68,97 @@ def _cmd_invert(args: argparse.Namespace) -> None:
                       **{k: round(v, 4) for k, v in outcome.metrics.items()}}))
 
 
+def _styleclip_input(spec: str, model: str, steps: int):
+    """(w, PTI delta) from "seed:N", a folder written by ``stylelab invert`` (or its
+    latents.safetensors), or a photo (inverted into W+ first)."""
+    from .inversion.result import InversionResult
+    from .pipelines.edit import get_edit_pipeline
+
+    if spec.startswith("seed:"):
+        try:
+            seed = int(spec[5:])
+        except ValueError:
+            raise ValueError(f"--input {spec!r}: expected seed:N with an integer N") from None
+        return get_edit_pipeline(model).seed_latent(seed), None
+    path = Path(spec)
+    if path.name == "latents.safetensors":
+        path = path.parent
+    if path.is_dir():
+        if not (path / "latents.safetensors").is_file():
+            raise ValueError(f"{path} has no latents.safetensors; pass a folder written by "
+                             "`stylelab invert`, a photo, or seed:N")
+        result = InversionResult.load(path)
+        return result.latent, result.generator_delta
+    if not path.is_file():
+        raise ValueError(f"--input {spec!r} is not a file, an inversion folder or seed:N")
+    from .pipelines.invert import InversionPipeline
+
+    print(f"inverting {path.name} into W+ ({steps} steps) ...", file=sys.stderr)
+    outcome = InversionPipeline(model).invert(path, "w+", steps)
+    return outcome.result.latent, None
+
+
+def _cmd_styleclip(args: argparse.Namespace) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    from .images import to_pil
+    from .pipelines.textedit import get_text_pipeline
+
+    w, delta = _styleclip_input(args.input, args.model, args.invert_steps)
+    pipe = get_text_pipeline(args.model)
+    result = pipe.run(args.method, w, args.prompt, args.neutral, clip=args.clip,
+                      alpha=args.alpha, beta=args.beta, steps=args.steps, space=args.space,
+                      delta=delta)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    before = pipe.edit.render(w, delta=delta)
+    before.save(out / "before.png", format="PNG")
+    to_pil(result.image)[0].save(out / "after.png", format="PNG")
+    tensors = {f"styles.{k}": v.contiguous() for k, v in result.styles.items()}
+    if result.latent is not None:
+        tensors["latent"] = result.latent.contiguous()
+    save_file(tensors, str(out / "edited.safetensors"))
+    info = {"method": result.method, "prompt": args.prompt, "neutral": args.neutral,
+            "clip": args.clip, "metrics": result.metrics, "notes": result.notes,
+            "seconds": round(result.seconds, 2), "config": result.config}
+    (out / "result.json").write_text(json.dumps(info, indent=2, default=str))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(json.dumps({"out": str(out), **{k: round(v, 4) for k, v in result.metrics.items()}}))
+
+
+def _cmd_train_mapper(args: argparse.Namespace) -> None:
+    import json
+
+    from .styleclip.mapper import MapperConfig, train_mapper
+    from .pipelines.textedit import get_text_pipeline
+
+    pipe = get_text_pipeline(args.model)
+    clip = pipe.clip(args.clip)
+    config = MapperConfig(prompt=args.prompt, steps=args.steps, batch=args.batch, lr=args.lr,
+                          size=pipe.size, checkpoint_every=args.checkpoint_every, seed=args.seed)
+    out = Path(args.out) if args.out else pipe.mapper_path(clip, args.prompt)
+    training = train_mapper(pipe.G, clip, config, identity=pipe.identity(), checkpoint=out,
+                            resume=not args.restart)
+    last = training.history[-1] if training.history else {}
+    print(json.dumps({"checkpoint": str(out), "step": training.step,
+                      "seconds": round(training.seconds, 1),
+                      **{k: round(v, 4) for k, v in last.items() if k != "step"}}))
+
+
+def _styleclip_common(p: argparse.ArgumentParser) -> None:
+    from .clip.registry import DEFAULT_CLIP
+
+    p.add_argument("--prompt", required=True, help="target text, e.g. 'a smiling face'")
+    p.add_argument("--clip", default=DEFAULT_CLIP,
+                   help="CLIP model: ViT-B/32, open_clip:ARCH/TAG, hf-hub:ORG/REPO, "
+                        "transformers:ORG/REPO or a local folder")
+    p.add_argument("--model", default="mobilestylegan-ffhq")
+    p.add_argument("--steps", type=int, default=60)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stylelab", description="StyleGAN latent-space toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,12 +186,34 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--seed", type=int, default=0)
     inv.add_argument("--out", required=True, help="output folder")
     inv.set_defaults(func=_cmd_invert)
+    sc = sub.add_parser("styleclip", help="text-driven edit (StyleCLIP) of a face")
+    _styleclip_common(sc)
+    sc.add_argument("--method", default="global", choices=["global", "optimize", "mapper"])
+    sc.add_argument("--neutral", default="a face", help="neutral text (global directions)")
+    sc.add_argument("--input", required=True,
+                    help="seed:N, a folder from `stylelab invert`, or a photo")
+    sc.add_argument("--alpha", type=float, default=4.0, help="global: strength")
+    sc.add_argument("--beta", type=float, default=0.1, help="global: disentanglement threshold")
+    sc.add_argument("--space", default="w+", choices=["w+", "s"], help="optimize: latent space")
+    sc.add_argument("--invert-steps", type=int, default=300, help="W+ steps for a photo input")
+    sc.add_argument("--out", required=True, help="output folder")
+    sc.set_defaults(func=_cmd_styleclip)
+    tm = sub.add_parser("styleclip-train-mapper", help="train a StyleCLIP latent mapper")
+    _styleclip_common(tm)
+    tm.add_argument("--batch", type=int, default=2)
+    tm.add_argument("--lr", type=float, default=1e-3)
+    tm.add_argument("--seed", type=int, default=0)
+    tm.add_argument("--checkpoint-every", type=int, default=50)
+    tm.add_argument("--out", default=None, help="checkpoint path (default: the cache)")
+    tm.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    tm.set_defaults(func=_cmd_train_mapper)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        load_plugins()
         args.func(args)
     except (ValueError, KeyError, CacheError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

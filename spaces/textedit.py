@@ -1,0 +1,90 @@
+"""The Text edit tab: StyleCLIP global directions, latent optimization and latent mappers
+on the current face (a seed, or the face inverted in the Invert tab)."""
+
+from __future__ import annotations
+
+import gradio as gr
+from PIL import Image
+
+from stylelab.clip import ClipError, available_clip_models, clip_status
+from stylelab.clip.registry import DEFAULT_CLIP
+from stylelab.images import to_pil
+from stylelab.pipelines.textedit import ALPHA_LIMIT, MAX_STEPS, METHODS, get_text_pipeline
+
+from .common import CheckedSlider, friendly_errors, load_model
+from .edit import SOURCES, _source
+
+METHOD_LABELS = {"Global direction (instant after a one-off preprocessing)": "global",
+                 "Latent optimization": "optimize", "Latent mapper (trains per prompt)": "mapper"}
+
+
+@friendly_errors
+def text_edit(model: str, clip: str, source: str, seed: float, truncation: float,
+              inverted: dict | None, method: str, target: str, neutral: str, alpha: float,
+              beta: float, steps: float, space: str,
+              progress: gr.Progress = gr.Progress(track_tqdm=True)
+              ) -> tuple[Image.Image, Image.Image, str]:
+    """(before, after, notes). Errors (no CLIP model, bad prompt) become gr.Error."""
+    key = METHOD_LABELS.get(method, method)
+    if key not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    edit_pipe, w, delta = _source(model, source, seed, truncation, inverted)
+    pipe = get_text_pipeline(model)
+    before = edit_pipe.render(w, delta=delta)
+    try:
+        result = pipe.run(key, w, target or "", neutral or "", clip=(clip or DEFAULT_CLIP),
+                          alpha=float(alpha), beta=float(beta), steps=int(steps or 1),
+                          space=space or "w+", delta=delta)
+    except ClipError as exc:
+        raise gr.Error(str(exc), print_exception=False) from exc
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
+    lines = [f"**{result.method}**: {metrics}"] + [f"- {n}" for n in result.notes]
+    if result.config.get("top_channels"):
+        lines.append("- top channels: " + ", ".join(f"{n} ({v:+.2f})"
+                                                   for n, v in result.config["top_channels"]))
+    return before, to_pil(result.image)[0], "\n".join(lines)
+
+
+def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> None:
+    """Add the Text edit tab; ``inverted`` is the Invert tab's session state."""
+    _, facts = load_model(default_model)
+    choices = available_clip_models()
+    default_clip = choices[0] if choices else DEFAULT_CLIP
+    with gr.Tab("Text edit", id="textedit"):
+        gr.Markdown("Describe the edit. *Global direction* needs the target and a neutral "
+                    "prompt (what the face is now); its first use per CLIP model computes "
+                    "channel relevance once and caches it.")
+        if not choices:
+            gr.Markdown("**No CLIP model is available yet.** " + clip_status(),
+                        elem_id="text-clip-status")
+        with gr.Row():
+            clip = gr.Dropdown(choices or [DEFAULT_CLIP], value=default_clip, label="CLIP model",
+                               allow_custom_value=True, elem_id="text-clip")
+            source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Face", elem_id="text-source")
+            seed = gr.Number(0, label="Seed", precision=0, elem_id="text-seed")
+            truncation = CheckedSlider(0, 2, facts.truncation, step=0.05, label="Truncation ψ",
+                                       elem_id="text-truncation")
+        with gr.Row():
+            target = gr.Textbox("a smiling face", label="Target prompt", elem_id="text-target")
+            neutral = gr.Textbox("a face", label="Neutral prompt (global direction)",
+                                 elem_id="text-neutral")
+        method = gr.Radio(list(METHOD_LABELS), value=next(iter(METHOD_LABELS)), label="Method",
+                          elem_id="text-method")
+        with gr.Row():
+            alpha = CheckedSlider(-ALPHA_LIMIT, ALPHA_LIMIT, 4.0, step=0.5, label="α (strength)",
+                                  elem_id="text-alpha")
+            beta = CheckedSlider(0.0, 0.5, 0.1, step=0.01, label="β (disentanglement)",
+                                 elem_id="text-beta")
+            steps = CheckedSlider(1, MAX_STEPS, 40, step=1,
+                                  label="Steps (optimization / mapper training)",
+                                  elem_id="text-steps")
+            space = gr.Radio(["w+", "s"], value="w+", label="Optimization space",
+                             elem_id="text-space")
+        run = gr.Button("Edit", variant="primary", elem_id="text-run")
+        with gr.Row():
+            before = gr.Image(label="Before", format="png", elem_id="text-before")
+            after = gr.Image(label="After", format="png", elem_id="text-after")
+        notes = gr.Markdown(elem_id="text-notes")
+    inputs = [model, clip, source, seed, truncation, inverted, method, target, neutral, alpha,
+              beta, steps, space]
+    run.click(text_edit, inputs, [before, after, notes], api_name="text_edit")

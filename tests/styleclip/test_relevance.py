@@ -1,0 +1,96 @@
+"""Channel relevance: ours (Jacobian, range finder) against StyleCLIP's finite differences,
+planted channels recovered, cache and mismatch errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylelab.clip import ClipError
+from stylelab.styleclip import (
+    RelevanceConfig,
+    channel_relevance,
+    global_direction,
+    load_or_compute_relevance,
+    naive_relevance,
+    relevance_path,
+    text_direction,
+)
+from stylelab.styleclip.relevance import Relevance, naive_cost, ours_cost
+
+from planted import PLANTED, SIZE
+
+CHANNELS = list(range(0, 228, 9)) + list(PLANTED.values())
+
+
+@pytest.fixture(scope="module")
+def naive(tiny, planted_clip):
+    return naive_relevance(tiny, planted_clip, CHANNELS, faces=8, size=SIZE, progress=False)
+
+
+def _agreement(ours: torch.Tensor, naive_rows: torch.Tensor) -> torch.Tensor:
+    alive = naive_rows.norm(dim=1) > 0.5  # channels with no effect have no direction
+    return (ours[CHANNELS][alive] * naive_rows[alive]).sum(1)
+
+
+def test_exact_jacobian_agrees_with_finite_differences(tiny_relevance, naive):
+    rows, cost = naive
+    assert cost == 2 * len(CHANNELS) * 8
+    cos = _agreement(tiny_relevance.delta_i, rows)
+    assert len(cos) >= 20
+    assert cos.mean() >= 0.95, cos
+    assert cos.min() >= 0.9, cos
+
+
+def test_range_finder_is_cheaper_and_close(tiny, planted_clip, naive, tiny_relevance):
+    config = RelevanceConfig(faces=8, rank=10, size=SIZE)
+    relevance = channel_relevance(tiny, planted_clip, config, progress=False)
+    assert relevance.evaluations == {"forward": 8 * 21, "backward": 8 * 10}
+    assert relevance.evaluations["backward"] < tiny_relevance.evaluations["backward"]
+    assert ours_cost(config, planted_clip.embed_dim)["backward"] == 80
+    cos = _agreement(relevance.delta_i, naive[0])
+    assert cos.mean() >= 0.85, cos
+
+
+def test_planted_channels_rank_first(tiny_relevance, planted_clip):
+    for k, (word, channel) in enumerate(PLANTED.items()):
+        delta_t = text_direction(planted_clip, f"a face with {word}", "a face")
+        assert delta_t.argmax() == k + 1  # the word's axis
+        scores = tiny_relevance.delta_i @ delta_t
+        assert int(scores.argmax()) == channel, (word, scores.topk(3))
+        direction = global_direction(tiny_relevance, delta_t, beta=0.1)
+        assert direction.delta_s[channel] == 1.0
+
+
+def test_cache_roundtrip_and_mismatch(tiny, planted_clip, tiny_relevance, tmp_path):
+    path = tiny_relevance.save(tmp_path / "rel.safetensors")
+    loaded = Relevance.load(path)
+    assert loaded.clip == planted_clip.name and loaded.embed_dim == planted_clip.embed_dim
+    torch.testing.assert_close(loaded.delta_i, tiny_relevance.delta_i, atol=2e-3, rtol=0)
+    assert loaded.evaluations == tiny_relevance.evaluations
+    # the cached file is used instead of recomputing
+    again = load_or_compute_relevance(tiny, planted_clip, path=path, progress=False)
+    assert again.config == tiny_relevance.config
+    # a CLIP model with another embedding size cannot use it
+    from stylelab.clip.constructed import PlantedChannelsClip
+
+    other = PlantedChannelsClip(tiny, {"alpha": 5}, image_size=32, distractors=4,
+                                render_size=SIZE)
+    with pytest.raises(ClipError, match="embedding size 20"):
+        load_or_compute_relevance(tiny, other, path=path, progress=False)
+    path.write_bytes(b"garbage")
+    with pytest.raises(Exception, match="corrupt|truncated|checksum"):
+        Relevance.load(path)
+
+
+def test_cache_path_per_generator_and_model(tiny, planted_clip):
+    path = relevance_path(tiny, planted_clip)
+    assert path.parent.name == tiny.model_name and path.suffix == ".safetensors"
+    assert "/" not in planted_clip.cache_key and planted_clip.cache_key in path.name
+
+
+def test_costs(tiny, mobile):
+    assert naive_cost(mobile, 100) == 2 * 7136 * 100
+    cost = ours_cost(RelevanceConfig(faces=100, rank=48), 512)
+    assert cost == {"forward": 97 * 100, "backward": 48 * 100, "batched_backward": 300}
+    assert naive_cost(mobile, 100) / (cost["forward"] + 2 * cost["backward"]) > 20
