@@ -8,8 +8,16 @@ what="${1:-app}"
 py="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
-# CPU torch; override with STYLELAB_TORCH_SPEC (e.g. "torch" for the newest CUDA build).
-"${pip[@]}" "${STYLELAB_TORCH_SPEC:-torch==2.13.0}"
+# torch: the hub runs on the 190 MB CPU build (torch==2.13.0; CLIP through transformers).
+# The tests also exercise open_clip, which needs torchvision built for the same torch; the
+# CPU-only build has none, so tests take PyPI's matching pair (a CUDA build, ~3 GB, runs on
+# the CPU). Override with STYLELAB_TORCH_SPEC (e.g. "torch torchvision").
+case "$what" in
+  test) default_torch="torch==2.14.1 torchvision==0.29.1" ;;
+  *) default_torch="torch==2.13.0" ;;
+esac
+# shellcheck disable=SC2086  # the spec may name several packages
+"${pip[@]}" ${STYLELAB_TORCH_SPEC:-$default_torch}
 # The embedded MobileStyleGAN weights (OpenVINO IR); its own pins are obsolete, hence --no-deps.
 "${pip[@]}" --no-deps "random-face==2021.7.21.1"
 case "$what" in

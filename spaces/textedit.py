@@ -33,7 +33,7 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
     before = edit_pipe.render(w, delta=delta)
     try:
         result = pipe.run(key, w, target or "", neutral or "", clip=(clip or DEFAULT_CLIP),
-                          alpha=float(alpha), beta=float(beta), steps=int(steps or 1),
+                          alpha=float(alpha), beta=float(beta), steps=int(steps or 0),
                           space=space or "w+", delta=delta)
     except ClipError as exc:
         raise gr.Error(str(exc), print_exception=False) from exc

@@ -97,7 +97,8 @@ def load_generator(name: str, device: str | torch.device = "cpu") -> StyleGenera
     when weights cannot be found, downloaded or verified.
     """
     spec = get_spec(name)
-    G = _LOADERS[spec.source](spec)
+    with torch.inference_mode(False):  # weights made in inference mode could never get grads
+        G = _LOADERS[spec.source](spec)
     G.model_name = spec.name
     return G.eval().requires_grad_(False).to(device)
 
@@ -212,7 +213,8 @@ def load_generator_file(path: str | Path, device: str | torch.device = "cpu") ->
 
     path = Path(path)
     loader = load_nvidia_pkl if path.suffix == ".pkl" else load_rosinality
-    G = loader(path)
+    with torch.inference_mode(False):
+        G = loader(path)
     G.model_name = f"file:{path.name}"
     return G.eval().requires_grad_(False).to(device)
 

@@ -100,3 +100,17 @@ def test_corrupt_embedded_cache_is_rebuilt_not_loaded(mobile):
     z = stylelab.z_from_seeds([0])
     torch.testing.assert_close(G.map(z), mobile.map(z))
     assert load_checked(path)  # rebuilt with a valid checksum
+
+
+def test_loading_inside_inference_mode_still_allows_gradients():
+    """A pipeline may load its generator lazily inside torch.inference_mode (seed_latent);
+    the weights must still be usable by gradient-based methods afterwards."""
+    import torch
+
+    from stylelab import load_generator
+
+    with torch.inference_mode():
+        G = load_generator("tiny-test")
+    w = G.map(torch.randn(1, G.z_dim)).requires_grad_(True)
+    G.synthesis(w, size=32).sum().backward()
+    assert w.grad is not None and w.grad.abs().sum() > 0

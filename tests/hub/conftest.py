@@ -46,12 +46,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_hub(model: str, workdir: Path) -> Iterator[Hub]:
-    """Run ``python app.py`` with ``model`` until the generator exits; always reap it."""
+def launch_hub(model: str, workdir: Path, plugins: str = "") -> Iterator[Hub]:
+    """Run ``python app.py`` with ``model`` until the generator exits; always reap it.
+    ``plugins``: STYLELAB_PLUGINS modules importable from this folder (e.g. clip_plugin)."""
     port = free_port()
     env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
                HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(workdir / "hf"), STYLELAB_MODEL=model,
-               STYLELAB_CACHE=str(workdir / "cache"), GRADIO_TEMP_DIR=str(workdir / "gradio"))
+               STYLELAB_CACHE=str(workdir / "cache"), GRADIO_TEMP_DIR=str(workdir / "gradio"),
+               STYLELAB_PLUGINS=plugins,
+               PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                        os.environ.get("PYTHONPATH")])))
     log = workdir / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=out,
@@ -83,8 +87,9 @@ def stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    """The hub with the tiny random model (fast)."""
-    yield from launch_hub("tiny-test", tmp_path_factory.mktemp("hub-tiny"))
+    """The hub with the tiny random model (fast) and a constructed CLIP model
+    (``clip_plugin``: no CLIP weights exist offline)."""
+    yield from launch_hub("tiny-test", tmp_path_factory.mktemp("hub-tiny"), "clip_plugin")
 
 
 @pytest.fixture(scope="session")

@@ -157,3 +157,27 @@ def test_edit_tab_slider_changes_the_face(hub: Hub, browser: Browser, tmp_path: 
         timeout=30_000)
     assert not page.external_requests  # type: ignore[attr-defined]
     page.close()
+
+
+def test_text_edit_tab_global_direction(hub: Hub, browser: Browser, tmp_path: Path) -> None:
+    """Type a prompt, run a global direction with the injected constructed CLIP model, and
+    see before/after and the top channels; an empty prompt gives a toast, not a traceback."""
+    page = open_hub(browser, hub.url)
+    page.get_by_role("tab", name="Text edit").click()
+    assert page.locator("#text-clip input").input_value() == "test:planted-tiny"
+    page.locator("#text-target textarea").fill("a face with alpha")
+    page.click("#text-run")
+    page.wait_for_function(LOADED_IMAGES, arg=["#text-before img, #text-after img", 2],
+                           timeout=120_000)
+    page.locator("#text-notes", has_text="conv1:5").wait_for(timeout=30_000)
+    before = page.evaluate(IMG_SRC, "#text-before img")
+    assert before != page.evaluate(IMG_SRC, "#text-after img")
+    page.screenshot(path=str(tmp_path / "textedit.png"), full_page=True)
+
+    page.locator("#text-target textarea").fill("")
+    page.click("#text-run")
+    toast = page.locator("[data-testid='toast-text']", has_text="prompt is empty")
+    toast.first.wait_for(state="visible", timeout=30_000)
+    assert hub.alive()
+    assert not page.external_requests  # type: ignore[attr-defined]
+    page.close()

@@ -1,0 +1,86 @@
+"""The Text edit tab through gradio_client, with a constructed CLIP model (clip_plugin)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+from PIL import Image
+
+if TYPE_CHECKING:
+    from conftest import Hub
+    from gradio_client import Client
+
+from clip_plugin import PLANTED_CLIP
+
+GLOBAL = "Global direction (instant after a one-off preprocessing)"
+
+
+def pixels(path: str) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+
+
+def call(client: Client, method: str = GLOBAL, target: str = "a face with alpha",
+         neutral: str = "a face", *, clip: str = PLANTED_CLIP, alpha: float = 6.0,
+         beta: float = 0.1, steps: int = 5, space: str = "w+", model: str = "tiny-test"):
+    return client.predict(model, clip, "Seed", 3, 0.7, method, target, neutral, alpha, beta,
+                          steps, space, api_name="/text_edit")
+
+
+@pytest.fixture(scope="module")
+def client(hub: Hub):
+    from gradio_client import Client
+
+    return Client(hub.url, verbose=False)
+
+
+def test_global_direction_edits_the_face(client: Client) -> None:
+    before, after, notes = call(client)
+    assert np.abs(pixels(before) - pixels(after)).mean() > 1.0
+    assert "global" in notes and "conv1:5" in notes  # the planted channel leads
+    _, unedited, _ = call(client, alpha=0.0)
+    assert np.abs(pixels(before) - pixels(unedited)).mean() < 0.5
+
+
+@pytest.mark.parametrize("method", ["Latent optimization", "Latent mapper (trains per prompt)"])
+def test_optimization_and_mapper(client: Client, method: str) -> None:
+    steps = 60 if "mapper" in method else 8  # the mapper learns slowly (lr 1e-3)
+    before, after, notes = call(client, method, "gamma", steps=steps)
+    assert np.abs(pixels(before) - pixels(after)).mean() > 0.2
+    assert "clip_after" in notes
+    if "mapper" in method:
+        assert "trained the mapper" in notes
+        assert "used the cached mapper" in call(client, method, "gamma", steps=steps)[2]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"target": "   "}, "empty"),
+    ({"target": "a face"}, "same"),
+    ({"clip": "no-such-clip"}, "hf-hub:"),
+    ({"beta": 0.99}, "lower β"),
+    ({"alpha": 99.0}, "α must be within"),
+    ({"method": "Latent optimization", "steps": 0}, "steps must be between"),
+])
+def test_bad_input_is_explained(client: Client, hub: Hub, kwargs: dict, message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        call(client, **kwargs)
+    assert hub.alive()
+
+
+def test_over_long_prompt_is_truncated_and_said(client: Client) -> None:
+    _, _, notes = call(client, target="alpha " * 90)
+    assert "truncated" in notes and "77" in notes
+
+
+@pytest.mark.weights
+def test_real_hub_without_clip_says_how_to_get_one(real_hub: Hub) -> None:
+    """Offline with an empty Hugging Face cache: the tab explains instead of failing."""
+    from gradio_client import Client
+
+    client = Client(real_hub.url, verbose=False)
+    with pytest.raises(Exception, match="internet|cached|download") as info:
+        client.predict("mobilestylegan-ffhq", "ViT-B/32", "Seed", 0, 0.7, GLOBAL,
+                       "a smiling face", "a face", 4.0, 0.1, 5, "w+", api_name="/text_edit")
+    assert "Traceback" not in str(info.value)
+    assert real_hub.alive()

@@ -1,0 +1,83 @@
+"""``stylelab styleclip`` and ``stylelab styleclip-train-mapper`` with a constructed CLIP
+model injected through STYLELAB_PLUGINS (tests/hub/clip_plugin.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from stylelab.cli import main
+
+HUB_TESTS = Path(__file__).parent / "hub"
+BASE = ["--model", "tiny-test", "--clip", "test:planted-tiny"]
+
+
+@pytest.fixture(autouse=True)
+def plugin(monkeypatch):
+    monkeypatch.syspath_prepend(str(HUB_TESTS))
+    monkeypatch.setenv("STYLELAB_PLUGINS", "clip_plugin")
+
+
+@pytest.mark.parametrize("method", ["global", "optimize"])
+def test_styleclip_writes_before_after_and_latents(tmp_path, capsys, method):
+    out = tmp_path / method
+    assert main(["styleclip", *BASE, "--method", method, "--prompt", "a face with alpha",
+                 "--input", "seed:2", "--steps", "20", "--alpha", "5", "--beta", "0.3",
+                 "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    if method == "optimize":
+        assert printed["clip_after"] > printed["clip_before"]
+    for name in ("before.png", "after.png", "edited.safetensors", "result.json"):
+        assert (out / name).is_file(), name
+    with Image.open(out / "after.png") as im:
+        assert im.size == (64, 64)
+    info = json.loads((out / "result.json").read_text())
+    assert info["method"] == method and info["prompt"] == "a face with alpha"
+    if method == "global":  # the planted channel of "alpha" leads the direction
+        assert info["config"]["top_channels"][0][0] == "conv1:5"
+
+
+def test_train_mapper_then_use_it(tmp_path, capsys):
+    ckpt = tmp_path / "beta.safetensors"
+    args = ["styleclip-train-mapper", *BASE, "--prompt", "beta", "--steps", "6",
+            "--checkpoint-every", "3", "--out", str(ckpt)]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["step"] == 6
+    assert main([*args[:-4], "--steps", "9", "--out", str(ckpt)]) == 0  # resumes at 6
+    assert json.loads(capsys.readouterr().out)["step"] == 9
+    out = tmp_path / "mapped"
+    assert main(["styleclip", *BASE, "--method", "mapper", "--prompt", "beta", "--steps", "4",
+                 "--input", "seed:1", "--out", str(out)]) == 0
+    assert (out / "after.png").is_file()
+
+
+def test_input_from_an_inversion_folder(tmp_path, capsys):
+    import torch
+
+    from stylelab import load_generator
+    from stylelab.inversion import OptimizeConfig, invert
+
+    G = load_generator("tiny-test")
+    with torch.no_grad():
+        target = G.synthesis(G.map(torch.randn(1, G.z_dim), 0.7), size=64)
+    inv = invert(G, target, OptimizeConfig(space="w+", steps=2, size=64), progress=False)
+    folder = inv.save(tmp_path / "inv")
+    assert main(["styleclip", *BASE, "--prompt", "gamma", "--input", str(folder),
+                 "--out", str(tmp_path / "o")]) == 0
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--prompt", ""], "empty"),
+    (["--prompt", "a face", "--neutral", "a face"], "same"),
+    (["--prompt", "alpha", "--input", "seed:x"], "seed:N"),
+    (["--prompt", "alpha", "--input", "/no/such/file.png"], "not a file"),
+    (["--prompt", "alpha", "--clip", "nope"], "hf-hub:"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, capsys, extra, message):
+    args = ["styleclip", *BASE, "--input", "seed:0", "--out", str(tmp_path / "o"), *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
