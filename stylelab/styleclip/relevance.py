@@ -46,12 +46,12 @@ class RelevanceConfig:
     per face (``>= embed_dim``: exact Jacobian); ``size``: render size (CLIP sees 224px);
     ``fd_scale``: range-finder step in σ units; ``chunk``: VJPs per batched backward."""
 
-    faces: int = 64
-    rank: int = 48
+    faces: int = 32
+    rank: int = 512
     size: int = 256
     psi: float = 0.7
     fd_scale: float = 0.5
-    chunk: int = 16
+    chunk: int = 32
     seed: int = 0
 
 
@@ -184,16 +184,17 @@ def channel_relevance(G: StyleGenerator, clip: TextImageModel,
 
 def naive_relevance(G: StyleGenerator, clip: TextImageModel, channels: Sequence[int], *,
                     faces: int = 16, size: int = 256, psi: float = 0.7, seed: int = 0,
-                    std: torch.Tensor | None = None, batch: int = 8, progress: bool = True
-                    ) -> tuple[torch.Tensor, int]:
+                    std: torch.Tensor | None = None, batch: int = 8, sigmas: float = FD_SIGMAS,
+                    progress: bool = True) -> tuple[torch.Tensor, int]:
     """StyleCLIP's finite-difference Δi for ``channels`` only: ``(len(channels), D)`` unit
-    rows, and the number of generator forward passes it took (``2 x channels x faces``)."""
+    rows, and the number of generator forward passes it took (``2 x channels x faces``).
+    ``sigmas``: the step (StyleCLIP: ±5 σ)."""
     std = style_std(G) if std is None else std
     flats = seeded_styles(G, faces, psi, seed)
     rows = []
     for c in tqdm(channels, desc="naive relevance", disable=not progress):
         step = torch.zeros_like(flats)
-        step[:, c] = FD_SIGMAS * std[c]
+        step[:, c] = sigmas * std[c]
         diffs = []
         with torch.no_grad():
             for i in range(0, faces, batch):

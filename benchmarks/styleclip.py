@@ -1,0 +1,124 @@
+"""Channel relevance for StyleCLIP global directions: ours against StyleCLIP's definition.
+
+StyleCLIP perturbs every StyleSpace channel by ±5σ on every face (2 x 7136 x faces generator
+passes). Ours gets all channels of a face from one forward pass and ``k`` vector-Jacobian
+products (see stylelab/styleclip/relevance.py). For each text-image model this benchmark runs
+ours over all channels and the finite-difference definition on a random subset of channels,
+on the same faces, and reports generator passes, seconds (the naive cost for all channels is
+extrapolated from the subset), and the per-channel cosine between the two Δi.
+
+No CLIP weights are reachable offline, so the models are:
+- ``face-measures``: face-api.js expression/age/gender nets (trained CNNs) + 8 pixel
+  read-outs (stylelab.clip.constructed.FaceMeasureClip), D = 12;
+- ``random-vit-b32``: the ViT-B/32 CLIP architecture with random weights (transformers),
+  D = 512: the real cost, but not a trained network's smoothness;
+- any ``load_clip`` name (e.g. ``ViT-B/32`` online).
+
+    python benchmarks/styleclip.py [--models face-measures,random-vit-b32] [--faces 4]
+        [--channels 24] [--rank 512] [--fd-sigmas 5,1] [--json ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from stylelab import load_generator
+from stylelab.directions.base import s_dim
+from stylelab.directions.stylespace import style_std
+from stylelab.styleclip.relevance import RelevanceConfig, channel_relevance, naive_relevance
+
+
+def make_model(name: str):
+    if name == "face-measures":
+        from stylelab.clip.constructed import FaceMeasureClip
+        from stylelab.faces.faceapi import FaceAttributes
+
+        root = Path(__file__).resolve().parents[2] / "shared" / "weights" / "faceapi"
+        return FaceMeasureClip(FaceAttributes(root if root.is_dir() else None), distractors=8)
+    if name == "random-vit-b32":
+        from transformers import CLIPConfig, CLIPModel
+
+        from stylelab.clip.hf import TransformersClipModel
+
+        torch.manual_seed(0)
+        return TransformersClipModel(CLIPModel(CLIPConfig()), None, "random-vit-b32")
+    from stylelab.clip import load_clip
+
+    return load_clip(name)
+
+
+def agreement(ours: torch.Tensor, naive: torch.Tensor) -> dict:
+    alive = naive.norm(dim=1) > 0.5  # channels that change nothing have no direction
+    cos = (ours[alive] * naive[alive]).sum(1).tolist()
+    return {"channels": len(cos), "mean": statistics.mean(cos), "median": statistics.median(cos),
+            "min": min(cos), "at_least_0.95": sum(c >= 0.95 for c in cos) / len(cos)}
+
+
+def bench(G, name: str, args, std: torch.Tensor) -> dict:
+    clip = make_model(name)
+    rank = min(args.rank, clip.embed_dim)
+    config = RelevanceConfig(faces=args.faces, rank=rank, chunk=args.chunk)
+    start = time.perf_counter()
+    ours = channel_relevance(G, clip, config, std=std, progress=False)
+    ours_s = time.perf_counter() - start
+    channels = torch.randperm(s_dim(G), generator=torch.Generator().manual_seed(0))
+    channels = channels[:args.channels].tolist()
+    row = {"model": name, "embed_dim": clip.embed_dim, "faces": args.faces, "rank": rank,
+           "ours": {"seconds": ours_s, **ours.evaluations}, "fd": {}}
+    for sigmas in args.fd_sigmas:
+        start = time.perf_counter()
+        naive, passes = naive_relevance(G, clip, channels, faces=args.faces, std=std,
+                                        sigmas=sigmas, progress=False)
+        seconds = time.perf_counter() - start
+        row["fd"][str(sigmas)] = {"subset_seconds": seconds, "subset_forward": passes,
+                                  "agreement": agreement(ours.delta_i[channels], naive)}
+    ref = row["fd"][str(args.fd_sigmas[0])]
+    full_forward = 2 * s_dim(G) * args.faces
+    row["naive_full"] = {"forward": full_forward,
+                         "seconds": ref["subset_seconds"] / len(channels) * s_dim(G)}
+    passes = ours.evaluations["forward"] + ours.evaluations["backward"]
+    row["ratio"] = {"generator_passes": full_forward / passes,
+                    "seconds": row["naive_full"]["seconds"] / ours_s}
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="face-measures,random-vit-b32")
+    ap.add_argument("--faces", type=int, default=4)
+    ap.add_argument("--channels", type=int, default=24, help="channels in the naive subset")
+    ap.add_argument("--rank", type=int, default=512, help="k (>= embed dim: exact)")
+    ap.add_argument("--chunk", type=int, default=32)
+    ap.add_argument("--fd-sigmas", default="5,1",
+                    help="finite-difference steps; the first (StyleCLIP: 5) is the reference")
+    ap.add_argument("--json", default="benchmarks/results/styleclip.json")
+    args = ap.parse_args()
+    args.fd_sigmas = [float(s) for s in args.fd_sigmas.split(",")]
+    G = load_generator("mobilestylegan-ffhq")
+    std = style_std(G)
+    rows = []
+    print(f"{'model':16} {'D':>4} {'k':>4} {'ours s':>7} {'naive s (all)':>13} {'x passes':>8} "
+          f"{'x time':>7} " + " ".join(f"{'cos@' + str(s) + 'σ mean/med/min':>24}"
+                                      for s in args.fd_sigmas))
+    for name in args.models.split(","):
+        row = bench(G, name, args, std)
+        rows.append(row)
+        cos = " ".join(f"{a['mean']:8.3f}/{a['median']:.3f}/{a['min']:.3f}".rjust(24)
+                       for a in (row["fd"][str(s)]["agreement"] for s in args.fd_sigmas))
+        print(f"{name:16} {row['embed_dim']:4d} {row['rank']:4d} {row['ours']['seconds']:7.1f} "
+              f"{row['naive_full']['seconds']:13.0f} {row['ratio']['generator_passes']:8.1f} "
+              f"{row['ratio']['seconds']:7.1f} {cos}", flush=True)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"threads": torch.get_num_threads(),
+                                               "rows": rows}, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
