@@ -4,6 +4,7 @@ model injected through STYLELAB_PLUGINS (tests/hub/clip_plugin.py)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,15 @@ BASE = ["--model", "tiny-test", "--clip", "test:planted-tiny"]
 
 @pytest.fixture(autouse=True)
 def plugin(monkeypatch):
+    """The CLI imports clip_plugin (registering the model); forget it afterwards, so other
+    tests see the registry as it was."""
+    from stylelab.clip import unregister_clip
+
     monkeypatch.syspath_prepend(str(HUB_TESTS))
     monkeypatch.setenv("STYLELAB_PLUGINS", "clip_plugin")
+    yield
+    unregister_clip("test:planted-tiny")
+    sys.modules.pop("clip_plugin", None)  # so the next test's import registers it again
 
 
 @pytest.mark.parametrize("method", ["global", "optimize"])

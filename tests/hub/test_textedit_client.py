@@ -12,8 +12,7 @@ if TYPE_CHECKING:
     from conftest import Hub
     from gradio_client import Client
 
-from clip_plugin import PLANTED_CLIP
-
+PLANTED_CLIP = "test:planted-tiny"  # registered inside the hub process by clip_plugin.py
 GLOBAL = "Global direction (instant after a one-off preprocessing)"
 
 

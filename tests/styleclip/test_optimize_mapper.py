@@ -89,6 +89,7 @@ def test_mapper_checkpoint_resume_is_exact(tiny, planted_clip, tmp_path):
     torch.testing.assert_close(apply_mapper(mapper, w, tiny), apply_mapper(resumed.mapper, w, tiny))
 
 
+@pytest.mark.weights
 def test_mapper_checkpoint_errors(tiny, mobile, planted_clip, tmp_path):
     path = tmp_path / "m.safetensors"
     train_mapper(tiny, planted_clip, MapperConfig(prompt="beta", steps=2, size=SIZE),

@@ -89,6 +89,7 @@ def test_cache_path_per_generator_and_model(tiny, planted_clip):
     assert "/" not in planted_clip.cache_key and planted_clip.cache_key in path.name
 
 
+@pytest.mark.weights
 def test_costs(tiny, mobile):
     assert naive_cost(mobile, 100) == 2 * 7136 * 100
     cost = ours_cost(RelevanceConfig(faces=100, rank=48), 512)
