@@ -10,6 +10,7 @@ Checkpoints are safetensors (mapper weights, Adam state, step, config) and resum
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -111,11 +112,13 @@ def new_mapper(G: StyleGenerator, config: MapperConfig) -> LatentMapper:
 
 def train_mapper(G: StyleGenerator, clip: TextImageModel, config: MapperConfig, *,
                  identity=None, checkpoint: str | Path | None = None, resume: bool = True,
-                 progress: bool = True) -> MapperTraining:
+                 stop_at: int | None = None, progress: bool = True) -> MapperTraining:
     """Train (or resume training of) a mapper for ``config.prompt`` up to ``config.steps``.
 
     ``checkpoint``: safetensors path written every ``checkpoint_every`` steps and at the
-    end; with ``resume`` an existing one continues from its step (its config must match).
+    end; with ``resume`` an existing one continues from its step (its config must match;
+    a larger ``steps`` extends the run). ``stop_at``: pause after this step (checkpointed),
+    as an interruption would; the same call without it finishes the run exactly.
     """
     start = time.perf_counter()
     check_prompts(clip, config.prompt)
@@ -128,10 +131,13 @@ def train_mapper(G: StyleGenerator, clip: TextImageModel, config: MapperConfig, 
     gen = torch.Generator().manual_seed(config.seed)
     for _ in range(done * config.batch):  # the same face stream after a resume
         torch.randn(1, G.z_dim, generator=gen)
-    bar = tqdm(range(done, config.steps), desc=f"train mapper '{config.prompt[:30]}'",
+    end = config.steps if stop_at is None else min(stop_at, config.steps)
+    bar = tqdm(range(done, end), desc=f"train mapper '{config.prompt[:30]}'",
                disable=not progress, initial=done, total=config.steps)
     with flush_denormals():
         for step in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = mapper_lr(step, config)
             z = torch.cat([torch.randn(1, G.z_dim, generator=gen) for _ in range(config.batch)])
             terms = _mapper_loss(G, clip, mapper, z.to(G.device), target, config, identity)
             total = sum(getattr(config, k) * v for k, v in terms.items())
@@ -147,6 +153,13 @@ def train_mapper(G: StyleGenerator, clip: TextImageModel, config: MapperConfig, 
         save_checkpoint(checkpoint, mapper, optimizer, done, history, G, clip, config)
     mapper.eval()
     return MapperTraining(mapper, done, history, time.perf_counter() - start)
+
+
+def mapper_lr(step: int, config: MapperConfig) -> float:
+    """Cosine decay from ``lr`` to ``lr / 10`` over the run: the last steps average out
+    the noise of small batches instead of ending on a large update."""
+    t = step / max(config.steps - 1, 1)
+    return config.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * t)))
 
 
 def _mapper_loss(G, clip, mapper, z, target, config: MapperConfig, identity):

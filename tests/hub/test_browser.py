@@ -139,7 +139,7 @@ def drag_slider(page: Page, elem_id: str, fraction: float) -> None:
 def test_edit_tab_slider_changes_the_face(hub: Hub, browser: Browser, tmp_path: Path) -> None:
     """Show a face, drag a GANSpace slider, and the "after" image changes; Reset restores it."""
     page = open_hub(browser, hub.url)
-    page.get_by_role("tab", name="Edit").click()
+    page.get_by_role("tab", name="Edit", exact=True).click()
     page.click("#edit-show")
     page.wait_for_function(LOADED_IMAGES, arg=["#edit-before img, #edit-after img", 2],
                            timeout=60_000)

@@ -75,9 +75,9 @@ def test_mapper_checkpoint_resume_is_exact(tiny, planted_clip, tmp_path):
     full = MapperConfig(prompt="beta", steps=12, size=SIZE, checkpoint_every=4)
     straight = train_mapper(tiny, planted_clip, full, checkpoint=tmp_path / "a.safetensors",
                             progress=False)
-    half = MapperConfig(prompt="beta", steps=6, size=SIZE, checkpoint_every=4)
     path = tmp_path / "b.safetensors"
-    train_mapper(tiny, planted_clip, half, checkpoint=path, progress=False)
+    paused = train_mapper(tiny, planted_clip, full, checkpoint=path, stop_at=6, progress=False)
+    assert paused.step == 6
     resumed = train_mapper(tiny, planted_clip, full, checkpoint=path, progress=False)
     assert resumed.step == 12 and len(resumed.history) == 12
     for (name, a), b in zip(straight.mapper.state_dict().items(),

@@ -92,6 +92,6 @@ def test_cache_path_per_generator_and_model(tiny, planted_clip):
 @pytest.mark.weights
 def test_costs(tiny, mobile):
     assert naive_cost(mobile, 100) == 2 * 7136 * 100
-    cost = ours_cost(RelevanceConfig(faces=100, rank=48), 512)
+    cost = ours_cost(RelevanceConfig(faces=100, rank=48, chunk=16), 512)
     assert cost == {"forward": 97 * 100, "backward": 48 * 100, "batched_backward": 300}
     assert naive_cost(mobile, 100) / (cost["forward"] + 2 * cost["backward"]) > 20
