@@ -132,8 +132,8 @@ def _cmd_styleclip(args: argparse.Namespace) -> None:
 def _cmd_train_mapper(args: argparse.Namespace) -> None:
     import json
 
-    from .styleclip.mapper import MapperConfig, train_mapper
     from .pipelines.textedit import get_text_pipeline
+    from .styleclip.mapper import MapperConfig, train_mapper
 
     pipe = get_text_pipeline(args.model)
     clip = pipe.clip(args.clip)

@@ -32,7 +32,8 @@ class ClipError(ValueError):
 
 
 class ClipUnavailableError(ClipError):
-    """No weights for the requested model are installed or cached; the message says how to get them."""
+    """No weights for the requested model are installed or cached; the message says how to
+    get them."""
 
 
 @dataclass(frozen=True)
@@ -106,13 +107,15 @@ class TextImageModel(nn.Module, ABC):
         return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """``images: (N, 3, H, W)`` in [-1, 1] -> ``(N, embed_dim)`` unit vectors (differentiable)."""
+        """``images: (N, 3, H, W)`` in [-1, 1] -> ``(N, embed_dim)`` unit vectors
+        (differentiable)."""
         x = clip_preprocess(images.to(self.device), self.image_size, self.mean, self.std)
         return F.normalize(self._encode_image(x).float(), dim=-1)
 
     @torch.no_grad()
     def encode_text(self, prompts: Sequence[str]) -> torch.Tensor:
-        """``prompts`` -> ``(len(prompts), embed_dim)`` unit vectors; over-long prompts are truncated."""
+        """``prompts`` -> ``(len(prompts), embed_dim)`` unit vectors; over-long prompts are
+        truncated."""
         if isinstance(prompts, str):
             prompts = [prompts]
         for p in prompts:

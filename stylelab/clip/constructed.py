@@ -63,13 +63,14 @@ class PlantedChannelsClip(_VocabularyText):
     one-sigma step of channel ``planted[k]`` makes (averaged over ``faces`` seeded faces,
     as a least-squares read-out); ``distractors`` axes read random smooth image patterns.
     Over the construction faces each planted axis, and the distractors together, vary
-    with standard deviation ``spread`` next to the shared axis (1). Built from ``G`` once (a few generator passes). The read-out sees the CLIP
-    input (``image_size`` px, normalised) like a real CLIP image tower.
+    with standard deviation ``spread`` next to the shared axis (1). Built from ``G`` once
+    (a few generator passes). The read-out sees the CLIP input (``image_size`` px,
+    normalised) like a real CLIP image tower.
     """
 
     def __init__(self, G, planted: Mapping[str, int], *, distractors: int = 32,
-                 faces: int = 8, spread: float = 0.2, render_size: int | None = None, image_size: int = 64,
-                 shared: float = 1.0, seed: int = 0):
+                 faces: int = 8, spread: float = 0.2, render_size: int | None = None,
+                 image_size: int = 64, shared: float = 1.0, seed: int = 0):
         super().__init__()
         from ..directions.base import flatten_styles, unflatten_styles
         from ..directions.stylespace import style_std
@@ -145,7 +146,8 @@ class FaceMeasureClip(_VocabularyText):
         self.register_buffer("patterns", patterns * distractor_scale / max(distractors, 1) ** 0.5)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """``images: (N, 3, H, W)`` FFHQ-aligned faces in [-1, 1] -> ``(N, embed_dim)`` unit vectors."""
+        """``images: (N, 3, H, W)`` FFHQ-aligned faces in [-1, 1] -> ``(N, embed_dim)`` unit
+        vectors."""
         out = self.attributes.predict(images, ffhq_aligned=True)
         small = F.interpolate(images.float(), size=(self.image_size,) * 2, mode="area")
         logits = out["expression_logits"]  # happy vs neutral margin: unsaturated, unlike softmax

@@ -195,7 +195,8 @@ def save_checkpoint(path: str | Path, mapper: LatentMapper, optimizer: torch.opt
     for group in optimizer.param_groups:
         for p in group["params"]:
             for k, v in optimizer.state.get(p, {}).items():
-                tensors[f"adam.{names[id(p)]}.{k}"] = torch.as_tensor(v).reshape(-1) if k == "step" else v
+                value = torch.as_tensor(v).reshape(-1) if k == "step" else v
+                tensors[f"adam.{names[id(p)]}.{k}"] = value
     meta = {"format": "stylelab-mapper-1", "step": str(step), "model": G.model_name,
             "signature": latent_signature(G, "w"), "clip": clip.name,
             "num_ws": str(G.num_ws), "w_dim": str(G.w_dim),

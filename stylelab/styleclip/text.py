@@ -34,7 +34,8 @@ def check_prompts(clip: TextImageModel, target: str, neutral: str | None = None)
         check = clip.check_prompt(prompt)
         if check.truncated:
             notes.append(f"{label} prompt: {check.message}")
-    if neutral is not None and " ".join(target.lower().split()) == " ".join(neutral.lower().split()):
+    same = neutral is not None and target.lower().split() == neutral.lower().split()
+    if same:
         raise ClipError("the target and neutral prompts are the same, so there is no edit "
                         "direction; describe what should change, e.g. target 'a smiling face', "
                         "neutral 'a face'")

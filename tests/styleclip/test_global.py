@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from planted import PLANTED, SIZE
 
 from stylelab.clip import ClipError
 from stylelab.directions.base import flatten_styles
 from stylelab.styleclip import TEMPLATES, apply_global, global_direction, text_direction
-
-from planted import PLANTED, SIZE
 
 
 def test_text_direction_averages_templates(planted_clip):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from planted import SIZE
 
 from stylelab.clip import ClipError
 from stylelab.styleclip import (
@@ -14,8 +15,6 @@ from stylelab.styleclip import (
     optimize_text,
     train_mapper,
 )
-
-from planted import SIZE
 
 
 def _faces(G, n: int, seed: int) -> torch.Tensor:
@@ -81,7 +80,7 @@ def test_mapper_checkpoint_resume_is_exact(tiny, planted_clip, tmp_path):
     resumed = train_mapper(tiny, planted_clip, full, checkpoint=path, progress=False)
     assert resumed.step == 12 and len(resumed.history) == 12
     for (name, a), b in zip(straight.mapper.state_dict().items(),
-                            resumed.mapper.state_dict().values()):
+                            resumed.mapper.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
     mapper, config, meta = load_mapper(path, tiny)
     assert config.prompt == "beta" and meta["step"] == "12"
@@ -110,8 +109,8 @@ def _measure(images: torch.Tensor, face_clip) -> dict[str, torch.Tensor]:
     """Independent checks: dlib landmark smile and dlib's own identity descriptor."""
     import numpy as np
 
-    from stylelab.faces.identity import dlib_descriptor, dlib_landmarks
     from stylelab.faces.attributes import smile
+    from stylelab.faces.identity import dlib_descriptor, dlib_landmarks
     from stylelab.images import to_pil
 
     out = {"smile": [], "descriptor": []}

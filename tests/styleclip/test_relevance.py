@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from planted import PLANTED, SIZE
 
 from stylelab.clip import ClipError
 from stylelab.styleclip import (
@@ -17,8 +18,6 @@ from stylelab.styleclip import (
     text_direction,
 )
 from stylelab.styleclip.relevance import Relevance, naive_cost, ours_cost
-
-from planted import PLANTED, SIZE
 
 CHANNELS = list(range(0, 228, 9)) + list(PLANTED.values())
 
