@@ -109,8 +109,12 @@ class TextImageModel(nn.Module, ABC):
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """``images: (N, 3, H, W)`` in [-1, 1] -> ``(N, embed_dim)`` unit vectors
         (differentiable)."""
-        x = clip_preprocess(images.to(self.device), self.image_size, self.mean, self.std)
-        return F.normalize(self._encode_image(x).float(), dim=-1)
+        return F.normalize(self._encode_image(self.preprocess(images.to(self.device))).float(),
+                           dim=-1)
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Generator output -> the image tower's input (default: :func:`clip_preprocess`)."""
+        return clip_preprocess(images, self.image_size, self.mean, self.std)
 
     @torch.no_grad()
     def encode_text(self, prompts: Sequence[str]) -> torch.Tensor:

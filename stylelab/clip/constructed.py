@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from .base import TextImageModel, clip_preprocess
+from .base import TextImageModel
 
 WORD = re.compile(r"[a-z]+")
 
@@ -107,7 +107,7 @@ class PlantedChannelsClip(_VocabularyText):
         self.register_buffer("readout", torch.cat([readout, noise]))  # (E-1, P)
 
     def _pixels(self, images: torch.Tensor) -> torch.Tensor:
-        return clip_preprocess(images.cpu(), self.image_size, self.mean, self.std)
+        return self.preprocess(images.cpu())
 
     def _encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         axes = (pixels.flatten(1) - self.offset) @ self.readout.T
@@ -145,19 +145,19 @@ class FaceMeasureClip(_VocabularyText):
         patterns = smooth_patterns(distractors, self.image_size, seed=seed).flatten(1)
         self.register_buffer("patterns", patterns * distractor_scale / max(distractors, 1) ** 0.5)
 
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """``images: (N, 3, H, W)`` FFHQ-aligned faces in [-1, 1] -> ``(N, embed_dim)`` unit
-        vectors."""
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """The face nets crop and normalise FFHQ-aligned faces themselves: images pass as is."""
+        return images
+
+    def _encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """``images: (N, 3, H, W)`` FFHQ-aligned faces in [-1, 1] -> ``(N, embed_dim)``."""
         out = self.attributes.predict(images, ffhq_aligned=True)
         small = F.interpolate(images.float(), size=(self.image_size,) * 2, mode="area")
         logits = out["expression_logits"]  # happy vs neutral margin: unsaturated, unlike softmax
         axes = [torch.full_like(out["age"], self.shared), (logits[:, 1] - logits[:, 0]) / 10,
                 (out["age"] - 35) / 100, (out["gender_male_prob"] - 0.5) / 2]
         measures = torch.stack(axes, dim=1)
-        return F.normalize(torch.cat([measures, small.flatten(1) @ self.patterns.T], 1), dim=-1)
-
-    def _encode_image(self, pixels: torch.Tensor) -> torch.Tensor:  # encode_image is overridden
-        raise NotImplementedError
+        return torch.cat([measures, small.flatten(1) @ self.patterns.T], 1)
 
     @staticmethod
     def axis(word: str) -> str:
