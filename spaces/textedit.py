@@ -28,9 +28,8 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
     key = METHOD_LABELS.get(method, method)
     if key not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    edit_pipe, w, delta = _source(model, source, seed, truncation, inverted)
+    _, w, delta = _source(model, source, seed, truncation, inverted)
     pipe = get_text_pipeline(model)
-    before = edit_pipe.render(w, delta=delta)
     try:
         result = pipe.run(key, w, target or "", neutral or "", clip=(clip or DEFAULT_CLIP),
                           alpha=float(alpha), beta=float(beta), steps=int(steps or 0),
@@ -42,7 +41,7 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
     if result.config.get("top_channels"):
         lines.append("- top channels: " + ", ".join(f"{n} ({v:+.2f})"
                                                    for n, v in result.config["top_channels"]))
-    return before, to_pil(result.image)[0], "\n".join(lines)
+    return to_pil(result.before)[0], to_pil(result.image)[0], "\n".join(lines)
 
 
 def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> None:

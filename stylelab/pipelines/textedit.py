@@ -133,7 +133,8 @@ class TextEditPipeline:
         return TextEditResult({k: v.cpu() for k, v in edited.items()}, image.cpu(), "global",
                               metrics=metrics, config={"alpha": settings.alpha,
                                                        "beta": settings.beta,
-                                                       "top_channels": direction.top(G, 8)})
+                                                       "top_channels": direction.top(G, 8)},
+                              before=before.cpu())
 
     def mapper_path(self, model: TextImageModel, prompt: str) -> Path:
         slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40] or "prompt"
@@ -167,7 +168,8 @@ class TextEditPipeline:
             image = G.synthesis(edited, size=self.size)
         metrics = clip_metrics(model, before, image, encode_prompt(model, target))
         return TextEditResult({k: v.cpu() for k, v in G.w_to_s(edited).items()}, image.cpu(),
-                              "mapper", edited.cpu(), metrics=metrics, notes=notes)
+                              "mapper", edited.cpu(), metrics=metrics, notes=notes,
+                              before=before.cpu())
 
 
 _pipelines: dict[str, TextEditPipeline] = {}

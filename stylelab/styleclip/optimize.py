@@ -50,7 +50,8 @@ class ClipOptimizeConfig:
 class TextEditResult:
     """``latent``: W+ ``(N, num_ws, w_dim)`` for W+ methods, else None; ``styles``: the
     edited S dict ``{layer: (N, C)}``; ``image``: ``(N, 3, size, size)`` in [-1, 1];
-    ``history``: per-step loss terms; ``metrics``: e.g. CLIP similarity before/after."""
+    ``history``: per-step loss terms; ``metrics``: e.g. CLIP similarity before/after;
+    ``before``: the unedited source image ``(N, 3, size, size)`` in [-1, 1]."""
 
     styles: dict[str, torch.Tensor]
     image: torch.Tensor
@@ -61,6 +62,7 @@ class TextEditResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     config: dict = field(default_factory=dict)
+    before: torch.Tensor | None = None
 
 
 def lr_at(step: int, config: ClipOptimizeConfig) -> float:
@@ -115,7 +117,7 @@ def optimize_text(G: StyleGenerator, clip: TextImageModel, w: torch.Tensor, prom
     latent = variable.detach().cpu() if config.space == "w+" else None
     return TextEditResult({k: v.cpu() for k, v in styles.items()}, image.cpu(), "optimize",
                           latent, history, metrics, notes, time.perf_counter() - start,
-                          asdict(config) | {"prompt": prompt})
+                          asdict(config) | {"prompt": prompt}, source.cpu())
 
 
 def _parametrise(G: StyleGenerator, w0: torch.Tensor, config: ClipOptimizeConfig):

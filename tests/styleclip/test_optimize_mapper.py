@@ -32,6 +32,8 @@ def test_optimize_moves_the_prompted_axis(tiny, planted_clip, space):
     config = ClipOptimizeConfig(space=space, steps=30, size=SIZE, lr=0.1)
     result = optimize_text(tiny, planted_clip, w, "a face with gamma", config, progress=False)
     assert len(result.history) == 30 and result.image.shape == (2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(result.before, tiny.synthesis(w, size=SIZE))
     assert result.metrics["clip_after"] > result.metrics["clip_before"] + 0.1
     after = _axis(tiny, planted_clip, result.styles, 3)
     assert (after > _axis(tiny, planted_clip, w, 3) + 0.2).all()
