@@ -80,6 +80,29 @@ def ms_ssim_scales(size: int, window: int = WINDOW, max_scales: int = len(MS_SSI
     return scales
 
 
+def ssim_pyramid(x: torch.Tensor, y: torch.Tensor, scales: int, data_range: float = DATA_RANGE,
+                 window: int = WINDOW) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(ssim_j, cs_j)``, each ``(N,)``, for ``j < scales`` 2x average-pooled (ceil mode)
+    levels of ``x, y: (N, C, H, W)``, starting at full size."""
+    x, y = x.float(), y.float()
+    levels = []
+    for j in range(scales):
+        levels.append(_ssim_terms(x, y, data_range, window))
+        if j < scales - 1:
+            x, y = F.avg_pool2d(x, 2, ceil_mode=True), F.avg_pool2d(y, 2, ceil_mode=True)
+    return levels
+
+
+def combine_ms_ssim(levels: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """``prod_j cs_j ** w_j * ssim_M ** w_M`` over the ``M = len(levels)`` levels, with the
+    first ``M`` standard weights renormalised: ``(N,)`` in [0, 1]."""
+    weights = torch.tensor(MS_SSIM_WEIGHTS[:len(levels)], device=levels[0][0].device)
+    weights = weights / weights.sum()
+    factors = [cs for _, cs in levels[:-1]] + [levels[-1][0]]
+    values = torch.stack(factors, 1).clamp_min(1e-6)  # (N, M)
+    return torch.exp((values.log() * weights).sum(1))
+
+
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = DATA_RANGE,
             window: int = WINDOW) -> torch.Tensor:
     """Multi-scale SSIM ``(N, C, H, W)`` x 2 -> ``(N,)`` in [0, 1] (1 iff equal).
@@ -90,18 +113,8 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = DATA_RANGE,
     the fractional powers stay defined (as ``pytorch_msssim`` does with a ReLU).
     """
     _check_pair(x, y)
-    x, y = x.float(), y.float()
     scales = ms_ssim_scales(min(x.shape[-2:]), window)
-    weights = torch.tensor(MS_SSIM_WEIGHTS[:scales], device=x.device)
-    weights = weights / weights.sum()
-    factors = []
-    for j in range(scales):
-        full, cs = _ssim_terms(x, y, data_range, window)
-        factors.append(full if j == scales - 1 else cs)
-        if j < scales - 1:
-            x, y = F.avg_pool2d(x, 2, ceil_mode=True), F.avg_pool2d(y, 2, ceil_mode=True)
-    values = torch.stack(factors, 1).clamp_min(1e-6)  # (N, scales)
-    return torch.exp((values.log() * weights).sum(1))
+    return combine_ms_ssim(ssim_pyramid(x, y, scales, data_range, window))
 
 
 def latent_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -154,7 +154,7 @@ class TextEditPipeline:
         notes = []
         trained = 0
         if path.is_file():
-            mapper, config, meta = load_mapper(path, self.G)
+            mapper, _, meta = load_mapper(path, self.G)
             trained = int(meta["step"])
         if trained < settings.steps:
             notes.append(f"trained the mapper for '{target}' to {settings.steps} steps "

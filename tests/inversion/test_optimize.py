@@ -6,13 +6,14 @@ import itertools
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import stylelab
 from stylelab.images import to_pil
 from stylelab.inversion import InversionLoss, InversionResult, OptimizeConfig, invert
 from stylelab.inversion.losses import build_loss, load_lpips, ms_ssim_distance
 from stylelab.inversion.optimize import learning_rate
-from stylelab.metrics import latent_error, psnr
+from stylelab.metrics import latent_error, ms_ssim, psnr
 
 FAST = {"size": 32, "steps": 40, "lr": 0.05}
 STEPS_REAL, PSNR_BAR_REAL = 100, 28.0  # measured 30.7-32.0 dB in ~20 s (seeds 0, 1)
@@ -143,6 +144,24 @@ def test_loss_terms(tiny, target):
     _, terms = objective(target, wp)
     assert terms["delta"] > 0 and terms["w_avg"] > terms["delta"]
     assert ms_ssim_distance(target, -target).item() > 0.1
+
+
+@pytest.mark.parametrize("size", [256, 64, 16])
+def test_ms_ssim_distance_shares_the_pyramid(size):
+    """The shared-pyramid distance equals its definition: the mean of 1 - MS-SSIM of the
+    image and its 2x and 4x average-pooled copies (values and gradients)."""
+    gen = torch.Generator().manual_seed(size)
+    y = torch.rand(2, 3, size, size, generator=gen) * 2 - 1
+    x = (y + 0.2 * torch.randn(y.shape, generator=gen)).clamp(-1, 1).requires_grad_(True)
+    copies = [(x, y)] + [(F.avg_pool2d(x, f), F.avg_pool2d(y, f)) for f in (2, 4)
+                         if size // f >= 8]
+    reference = torch.stack([1 - ms_ssim(a, b) for a, b in copies]).mean(0)
+    shared = ms_ssim_distance(x, y)
+    torch.testing.assert_close(shared, reference)
+    grads = [torch.autograd.grad(v.sum(), x)[0] for v in (shared, reference)]
+    torch.testing.assert_close(*grads, atol=1e-7, rtol=1e-4)
+    with pytest.raises(ValueError, match="powers of two"):
+        ms_ssim_distance(x, y, factors=(1, 3))
 
 
 @pytest.mark.skipif(load_lpips() is not None, reason="LPIPS weights are available here")

@@ -133,3 +133,24 @@ def test_modulation_paths_agree():
         out.square().sum().backward()
         grads.append(s_leaf.grad)
     torch.testing.assert_close(grads[0], grads[1][:1], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("kernel", "side"), [(1, 5), (3, 9), (3, 3)])
+def test_dense_modulation_paths_agree(kernel, side):
+    """DenseModConv: batch 1 (modulates the weight when it is the smaller tensor, else the
+    activation) equals batched (activation): values and gradients for input and style."""
+    from stylelab.models.mobilestylegan import DenseModConv
+
+    torch.manual_seed(0)
+    conv = DenseModConv(8, 6, kernel).requires_grad_(False)
+    x = torch.randn(2, 8, side, side)
+    s = torch.randn(2, 8)
+    results = []
+    for parts in ([slice(0, 1), slice(1, 2)], [slice(0, 2)]):  # per image, then one batch
+        xs = [x[p].clone().requires_grad_(True) for p in parts]
+        ss = [s[p].clone().requires_grad_(True) for p in parts]
+        out = torch.cat([conv(b, st) for b, st in zip(xs, ss, strict=True)])
+        out.square().sum().backward()
+        results.append((out, torch.cat([b.grad for b in xs]), torch.cat([st.grad for st in ss])))
+    for single, batched in zip(*results, strict=True):
+        torch.testing.assert_close(single, batched, atol=1e-5, rtol=1e-4)
