@@ -77,6 +77,8 @@ def ms_ssim_distance(x: torch.Tensor, y: torch.Tensor, factors: tuple[int, ...] 
         raise ValueError(f"factors must be powers of two, got {factors}")
     size = min(x.shape[-2:])
     ks = [k for k in ks if size // 2**k >= 8]
+    if not ks:
+        raise ValueError(f"images must be at least 8 px for MS-SSIM, got {size} px")
     counts = {k: ms_ssim_scales(-(-size // 2**k)) for k in ks}
     levels = ssim_pyramid(x, y, max(k + n for k, n in counts.items()))
     terms = [1 - combine_ms_ssim(levels[k:k + n]) for k, n in counts.items()]

@@ -162,6 +162,8 @@ def test_ms_ssim_distance_shares_the_pyramid(size):
     torch.testing.assert_close(*grads, atol=1e-7, rtol=1e-4)
     with pytest.raises(ValueError, match="powers of two"):
         ms_ssim_distance(x, y, factors=(1, 3))
+    with pytest.raises(ValueError, match="at least 8 px"):
+        ms_ssim_distance(x[..., :4, :4], y[..., :4, :4])
 
 
 @pytest.mark.skipif(load_lpips() is not None, reason="LPIPS weights are available here")
