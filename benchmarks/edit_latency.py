@@ -58,9 +58,9 @@ def main() -> None:
     args = ap.parse_args()
     from gradio_client import Client
 
-    from stylelab.pipelines.edit import get_edit_pipeline
+    from stylelab.pipelines.edit import EditPipeline
 
-    pipe = get_edit_pipeline(MODEL)
+    pipe = EditPipeline.from_name(MODEL)
     keys = [s.key for s in pipe.sliders()]
     slot = keys.index(args.slider)
     w = pipe.seed_latent(0, 0.7)

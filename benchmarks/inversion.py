@@ -50,12 +50,7 @@ def photo_set(n: int) -> list[tuple[str, torch.Tensor, None]]:
 
 
 def run(G, method: str, target: torch.Tensor, steps: int, identity_model: IdentityModel):
-    with torch.no_grad():
-        reference = identity_model.embed(target)
-
-    def identity(images):
-        return identity_model.identity_loss(images, reference)
-
+    identity = identity_model
     config = OptimizeConfig(space="w+" if method == "w+" else "w", steps=steps, size=SIZE)
     start = time.perf_counter()
     if method == "pti":

@@ -9,7 +9,7 @@ extrapolated from the subset), and the per-channel cosine between the two Δi.
 
 No CLIP weights are reachable offline, so the models are:
 - ``face-measures``: face-api.js expression/age/gender nets (trained CNNs) + 8 pixel
-  read-outs (stylelab.clip.constructed.FaceMeasureClip), D = 12;
+  read-outs (stylelab.testing.clip.FaceMeasureClip), D = 12;
 - ``random-vit-b32``: the ViT-B/32 CLIP architecture with random weights (transformers),
   D = 512: the real cost, but not a trained network's smoothness;
 - any ``load_clip`` name (e.g. ``ViT-B/32`` online).
@@ -29,14 +29,14 @@ from pathlib import Path
 import torch
 
 from stylelab import load_generator
-from stylelab.directions.base import s_dim
-from stylelab.directions.stylespace import style_std
+from stylelab.models.stylespace import s_dim
+from stylelab.models.stylespace import style_std
 from stylelab.styleclip.relevance import RelevanceConfig, channel_relevance, naive_relevance
 
 
 def make_model(name: str):
     if name == "face-measures":
-        from stylelab.clip.constructed import FaceMeasureClip
+        from stylelab.testing.clip import FaceMeasureClip
         from stylelab.faces.faceapi import FaceAttributes
 
         root = Path(__file__).resolve().parents[2] / "shared" / "weights" / "faceapi"

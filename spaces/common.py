@@ -1,17 +1,29 @@
-"""Helpers shared by the hub's tabs: friendly errors and the model picker."""
+"""Helpers shared by the hub's tabs: the per-process component cache (the only one),
+friendly errors and the model picker."""
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import gradio as gr
 
-from stylelab import CacheError, get_spec, list_models
-from stylelab.pipelines import GenerationPipeline, get_pipeline
+from stylelab import CacheError, StyleGenerator, get_spec, list_models, load_generator
+from stylelab.clip import ClipError, TextImageModel, available_clip_models, load_clip
+from stylelab.pipelines import (
+    EditPipeline,
+    GenerationPipeline,
+    InversionPipeline,
+    TextEditPipeline,
+)
+from stylelab.registry import model_status
+
+from .limits import LIMITS
 
 log = logging.getLogger("stylelab.hub")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,8 +37,8 @@ def error_message(exc: BaseException) -> str:
 
 
 def friendly_errors(fn: F) -> F:
-    """Turn ValueError, KeyError and CacheError into ``gr.Error(message)``; log anything else
-    and raise a generic ``gr.Error``, so the UI never shows a traceback."""
+    """Turn ValueError, KeyError, CacheError and ClipError into ``gr.Error(message)``; log
+    anything else and raise a generic ``gr.Error``, so the UI never shows a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -34,13 +46,119 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except (ValueError, KeyError, CacheError) as exc:
+        except (ValueError, KeyError, CacheError, ClipError) as exc:
             raise gr.Error(error_message(exc), print_exception=False) from exc
         except Exception as exc:
             log.exception("%s failed", fn.__name__)
             raise gr.Error(f"internal error ({type(exc).__name__}); see the server log") from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+class Components:
+    """Loads each model once per process and builds the pipelines from them (thread-safe).
+
+    Generators: the registry's visible models plus the hub's start model (which may be a
+    test model chosen by the operator); anything else is refused without touching the disk.
+    CLIP models: only names :func:`available_clip_models` lists (never paths typed into the
+    UI), at most ``LIMITS.max_clip_models`` kept loaded (least recently used dropped).
+    """
+
+    def __init__(self) -> None:
+        self.start_model: str | None = None
+        self._lock = threading.RLock()
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._generators: dict[str, StyleGenerator] = {}
+        self._edit: dict[str, EditPipeline] = {}
+        self._inversion: dict[str, InversionPipeline] = {}
+        self._text: OrderedDict[tuple[str, str], TextEditPipeline] = OrderedDict()
+        self._identity = None
+
+    def allowed_models(self) -> list[str]:
+        names = list_models()
+        if self.start_model and self.start_model not in names:
+            names.insert(0, self.start_model)
+        return names
+
+    def generator(self, name: str) -> StyleGenerator:
+        if name not in self.allowed_models():
+            raise ValueError(f"unknown model {name!r}; choose one of: "
+                             f"{', '.join(self.allowed_models())}")
+        with self._lock:
+            if name in self._generators:
+                return self._generators[name]
+            lock = self._load_locks.setdefault(name, threading.Lock())
+        with lock:  # one load per model; other models load concurrently
+            with self._lock:
+                if name in self._generators:
+                    return self._generators[name]
+            G = load_generator(name)
+            with self._lock:
+                self._generators[name] = G
+            return G
+
+    def generation(self, name: str) -> GenerationPipeline:
+        return GenerationPipeline(self.generator(name))
+
+    def identity(self):
+        """The dlib identity model, shared by every pipeline."""
+        with self._lock:
+            if self._identity is None:
+                from stylelab.faces import IdentityModel
+
+                self._identity = IdentityModel()
+            return self._identity
+
+    def edit(self, name: str) -> EditPipeline:
+        G = self.generator(name)
+        with self._lock:
+            if name not in self._edit:
+                self._edit[name] = EditPipeline(G, identity=_Lazy(self.identity))
+            return self._edit[name]
+
+    def inversion(self, name: str) -> InversionPipeline:
+        G = self.generator(name)
+        with self._lock:
+            if name not in self._inversion:
+                self._inversion[name] = InversionPipeline(G, identity=_Lazy(self.identity))
+            return self._inversion[name]
+
+    def clip(self, name: str) -> TextImageModel:
+        offered = available_clip_models()
+        if name not in offered:
+            raise ClipError(f"CLIP model {name!r} is not offered here; choose one of: "
+                            f"{', '.join(offered) or 'none (see the note above)'}")
+        return load_clip(name)
+
+    def text(self, name: str, clip_name: str) -> TextEditPipeline:
+        G = self.generator(name)
+        key = (name, clip_name)
+        with self._lock:
+            if key in self._text:
+                self._text.move_to_end(key)
+                return self._text[key]
+        pipe = TextEditPipeline(G, self.clip(clip_name), identity=_Lazy(self.identity))
+        with self._lock:
+            self._text[key] = pipe
+            while len({c for _, c in self._text}) > LIMITS.max_clip_models:
+                self._text.popitem(last=False)
+        return pipe
+
+
+class _Lazy:
+    """An identity model loaded on first use (dlib's net costs about a second)."""
+
+    def __init__(self, factory: Callable[[], Any]):
+        self._factory = factory
+
+    def embed(self, images):
+        return self._factory().embed(images)
+
+    def identity_loss(self, images, reference):
+        return self._factory().identity_loss(images, reference)
+
+
+HUB = Components()
 
 
 @dataclass(frozen=True)
@@ -59,22 +177,37 @@ class ModelFacts:
 
 
 def load_model(name: str) -> tuple[GenerationPipeline, ModelFacts]:
-    """The shared pipeline for ``name`` with its weights loaded (once per process)."""
-    pipe = get_pipeline(name)
+    """The generation pipeline for ``name`` (weights loaded once per process) and its facts."""
+    pipe = HUB.generation(name)
     G = pipe.G
-    spec = pipe.spec
+    spec = get_spec(name)
     text = f"**{spec.name}**: {spec.description}"
     if spec.license:
         text += f" (licence: {spec.license})"
-    return pipe, ModelFacts(tuple(G.sizes), G.num_ws, spec.truncation_psi, text)
+    return pipe, ModelFacts(tuple(G.sizes), G.num_ws, G.default_truncation, text)
+
+
+def model_choices() -> tuple[list[str], list[str]]:
+    """(models that load now, models that need a download first)."""
+    ready, download = [], []
+    for name in HUB.allowed_models():
+        (ready if model_status(name) == "ready" else download).append(name)
+    return ready, download
 
 
 def model_dropdown(default_model: str) -> gr.Dropdown:
-    """The model picker: every registered generator. Custom values reach the registry,
-    which answers unknown names with the list of valid ones."""
+    """The model picker: only models that load now; the others are listed beside it."""
+    HUB.start_model = default_model
     get_spec(default_model)
-    return gr.Dropdown(list_models(), value=default_model, label="Model", elem_id="model",
-                       allow_custom_value=True, interactive=True)
+    ready, download = model_choices()
+    dropdown = gr.Dropdown(ready, value=default_model, label="Model", elem_id="model",
+                           interactive=True)
+    if download:
+        gr.Markdown("Download needed first (with a network connection): "
+                    + ", ".join(f"`{n}`" for n in download)
+                    + ". Fetch one with `stylelab download NAME`, then restart the hub.",
+                    elem_id="model-downloads")
+    return dropdown
 
 
 class CheckedSlider(gr.Slider):
@@ -92,6 +225,9 @@ def parse_size(size: float | str | None) -> int | None:
     if size in (None, ""):
         return None
     try:
-        return int(float(size))
+        value = float(size)
     except (TypeError, ValueError):
         raise ValueError(f"output size {size!r} is not a number of pixels") from None
+    if not value.is_integer():
+        raise ValueError(f"output size {size!r} is not a whole number of pixels")
+    return int(value)

@@ -4,34 +4,68 @@ conditional toggles, reset, before/after, and a custom direction from labelled p
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any
 
 import gradio as gr
 from PIL import Image
 
-from stylelab.directions.base import Direction
-from stylelab.pipelines.edit import SliderSpec, get_edit_pipeline
+from stylelab.hashing import content_digest
+from stylelab.pipelines.edit import SliderSpec, check_seed
+from stylelab.pipelines.generate import layer_range
 
-from .common import CheckedSlider, friendly_errors, load_model
+from .common import HUB, CheckedSlider, friendly_errors, load_model
+from .invert import cancel, upload_path
+from .limits import JOBS, LIMITS, RENDER
+from .state import CANCEL, inverted_delta
 
 SOURCES = ("Seed", "Inverted face (Invert tab)")
-_BEFORE: OrderedDict[tuple, Image.Image] = OrderedDict()  # unedited faces: redraw only "after"
+CUSTOM_LIMIT = 5.0
 
 
-def _source(model: str, source: str, seed: float, truncation: float, inverted: dict | None):
-    """(pipeline, w, PTI delta) of the current face."""
-    pipe = get_edit_pipeline(model)
+class _Before:
+    """Unedited faces already rendered, so a slider release redraws only "after". Keyed by
+    the content of the face (model, latent, PTI token): never shared between two faces."""
+
+    def __init__(self, size: int = 32):
+        self.size, self._items = size, OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, render) -> Image.Image:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        image = render()
+        with self._lock:
+            self._items[key] = image
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return image
+
+
+BEFORE = _Before()
+
+
+def face_source(model: str, source: str, seed: float, truncation: float, inverted: dict | None):
+    """(pipeline, w, PTI delta, cache key) of the current face."""
+    pipe = HUB.edit(model)
     if source == SOURCES[1]:
         if not inverted:
             raise ValueError("no inverted face yet: invert a photo in the Invert tab first")
         if inverted.get("model") != model:
             raise ValueError(f"the inverted face belongs to {inverted.get('model')!r}; "
                              f"switch the model back or invert again")
-        return pipe, inverted["latent"], inverted.get("generator_delta")
+        w = inverted["latent"]
+        return pipe, w, inverted_delta(inverted), content_digest(model, w,
+                                                                 inverted.get("delta_token"))
+    if source != SOURCES[0]:
+        raise ValueError(f"face source must be one of {list(SOURCES)}, got {source!r}")
     if seed is None:
         raise ValueError("enter a seed")
-    return pipe, pipe.seed_latent(int(seed), truncation), None
+    w = pipe.seed_latent(check_seed(seed), truncation)
+    return pipe, w, None, content_digest(model, w)
 
 
 @friendly_errors
@@ -42,25 +76,32 @@ def edit(model: str, source: str, seed: float, truncation: float, inverted: dict
     """(before, after) at 256px. ``strengths`` follow :meth:`EditPipeline.sliders`, then
     the custom slider. For a generator without shipped directions, the first use of a
     set computes it (labelling faces for InterFaceGAN/StyleSpace) with a progress bar."""
-    pipe, w, delta = _source(model, source, seed, truncation, inverted)
+    pipe, w, delta, key = face_source(model, source, seed, truncation, inverted)
     specs = pipe.sliders()
     if len(strengths) != len(specs) + 1:
         raise ValueError(f"expected {len(specs) + 1} slider values, got {len(strengths)}")
-    values = {spec.key: float(v or 0.0) for spec, v in zip(specs, strengths)}
-    direction = None
-    if custom:
-        direction = custom["direction"]
-        values["custom/" + direction.names[0]] = float(strengths[-1] or 0.0)
-    layers = (int(start), int(stop) + 1)
-    key = (model, source, seed, truncation, id(inverted and inverted.get("latent")))
-    before = _BEFORE.get(key)
-    if before is None:
-        before = _BEFORE[key] = pipe.render(w, delta=delta)
-        while len(_BEFORE) > 8:
-            _BEFORE.popitem(last=False)
-    after = pipe.render(w, values, layers=layers, conditions=conditions or [], custom=direction,
-                        delta=delta)
+    values = {spec.key: _strength(v) for spec, v in zip(specs, strengths)}
+    custom_value = _strength(strengths[-1])
+    direction = (custom or {}).get("direction")
+    if direction is not None and custom.get("model") != model:
+        direction = None  # made for another model: the slider would not fit this one
+    if custom_value and direction is None:
+        raise ValueError("the Custom slider needs a custom direction: compute one from your "
+                         "photos first (Custom direction accordion), or set it to 0")
+    if direction is not None:
+        values["custom/" + direction.names[0]] = custom_value
+    layers = layer_range(pipe.G, start, stop)
+    for note in pipe.ignored_conditions(values, conditions or []):
+        gr.Warning(note)
+    before = BEFORE.get(key, lambda: pipe.render(w, delta=delta))
+    after = pipe.render(w, values, layers=(layers.start, layers.stop),
+                        conditions=conditions or [], custom=direction, delta=delta)
     return before, after
+
+
+def _strength(value: Any) -> float:
+    """A slider value (None means 0); range checks are the pipeline's."""
+    return 0.0 if value is None else float(value)
 
 
 def slider_edit(model: str, source: str, seed: float, truncation: float,
@@ -75,48 +116,65 @@ def slider_edit(model: str, source: str, seed: float, truncation: float,
 
 @friendly_errors
 def custom_direction(model: str, with_files: list[Any] | None, without_files: list[Any] | None,
-                     name: str, steps: float,
-                     progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[dict, str]:
-    """Invert both folders and average their W difference into a custom direction."""
-    paths = [[getattr(f, "name", f) for f in files or []] for files in (with_files, without_files)]
-    direction: Direction = get_edit_pipeline(model).direction_from_photos(
-        paths[0], paths[1], name=(name or "custom").strip() or "custom", steps=int(steps))
+                     name: str, steps: float, request: gr.Request = None,
+                     progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple:
+    """Invert both sets of photos and average their W difference into a custom direction;
+    returns (session value, note, the Custom slider shown under the direction's name)."""
+    from stylelab.pipelines.checks import check_steps
+
+    sets = [[upload_path(f) for f in files or []] for files in (with_files, without_files)]
+    if max(len(s) for s in sets) > LIMITS.max_photos:
+        raise ValueError(f"at most {LIMITS.max_photos} photos per set on this server")
+    label = (name or "custom").strip()[:40] or "custom"
+    session = getattr(request, "session_hash", None)
+    flag = CANCEL.start(session)
+    try:
+        direction = HUB.edit(model).direction_from_photos(
+            sets[0], sets[1], name=label, steps=check_steps(steps, LIMITS.max_steps),
+            stop=flag.is_set)
+    finally:
+        CANCEL.finish(session, flag)
     skipped = direction.metadata.get("skipped", [])
-    note = (f"Custom direction **{direction.names[0]}** from {direction.metadata['positives']} + "
-            f"{direction.metadata['negatives']} photos. Move the *Custom* slider.")
+    note = (f"Custom direction **{label}** from {direction.metadata['positives']} + "
+            f"{direction.metadata['negatives']} photos. Move the *{label}* slider.")
     if skipped:
         note += " Skipped: " + "; ".join(skipped)
-    return {"direction": direction}, note
+    slider = gr.update(visible=True, label=f"Custom: {label}", value=0.0)
+    return {"direction": direction, "model": model}, note, slider
 
 
-@friendly_errors
 def select_model(model: str) -> tuple:
-    """Fit the layer range and truncation to a newly picked model."""
-    _, facts = load_model(model)
+    """Fit the layer range and truncation to a newly picked model (nothing when it cannot
+    load: the Generate tab reports that and puts the picker back)."""
+    try:
+        _, facts = load_model(model)
+    except Exception:  # noqa: BLE001 - reported once, by the Generate tab
+        return (gr.skip(),) * 3
     last = facts.num_ws - 1
     return (gr.update(maximum=last, value=0), gr.update(maximum=last, value=last),
             gr.update(value=facts.truncation))
 
 
-def _slider(spec: SliderSpec) -> gr.Slider:
+def _slider(spec: SliderSpec, **kwargs: Any) -> gr.Slider:
     return CheckedSlider(-spec.limit, spec.limit, 0.0, step=spec.limit / 50, label=spec.label,
                          elem_id="edit-" + spec.key.replace("/", "-").replace(" ", "-")
-                         .replace("(", "").replace(")", "").replace(":", "-").replace(".", "-"))
+                         .replace("(", "").replace(")", "").replace(":", "-").replace(".", "-"),
+                         **kwargs)
 
 
 def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> None:
     """Add the Edit tab; ``inverted`` is the Invert tab's session state."""
     _, facts = load_model(default_model)
-    pipe = get_edit_pipeline(default_model)
+    pipe = HUB.edit(default_model)
     specs = pipe.sliders()
     last = facts.num_ws - 1
-    custom = gr.State(None)
+    custom = gr.State(None, time_to_live=LIMITS.session_ttl_s)
     with gr.Tab("Edit", id="edit"):
         gr.Markdown("Move a slider and release it: the face is redrawn at 256px. Strengths are "
                     "in standard deviations of the latent along each direction.")
         with gr.Row():
             source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Face", elem_id="edit-source")
-            seed = gr.Number(0, label="Seed", precision=0, elem_id="edit-seed")
+            seed = gr.Number(0, label="Seed", minimum=0, elem_id="edit-seed")
             truncation = CheckedSlider(0, 2, facts.truncation, step=0.05, label="Truncation ψ",
                                        elem_id="edit-truncation")
             show = gr.Button("Show face", variant="primary", elem_id="edit-show")
@@ -142,29 +200,43 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
                                         file_types=["image"], elem_id="edit-without")
             with gr.Row():
                 name = gr.Textbox("custom", label="Name", elem_id="edit-custom-name")
-                steps = CheckedSlider(10, 500, 100, step=10, label="Inversion steps per photo")
-            compute = gr.Button("Compute direction", elem_id="edit-custom-btn")
+                steps = CheckedSlider(10, min(500, LIMITS.max_steps), 100, step=10,
+                                      label="Inversion steps per photo")
+            with gr.Row():
+                compute = gr.Button("Compute direction", elem_id="edit-custom-btn")
+                cancel = gr.Button("Cancel", variant="stop", elem_id="edit-custom-cancel")
             note = gr.Markdown(elem_id="edit-custom-note")
-        custom_slider = _slider(SliderSpec("custom/custom", "Custom", 5.0))
+        custom_slider = _slider(SliderSpec("custom/custom", "Custom", CUSTOM_LIMIT), visible=False)
         reset = gr.Button("Reset", elem_id="edit-reset")
+    _wire(locals())
 
-    inputs = [model, source, seed, truncation, inverted, custom, start, stop, conditions,
-              *sliders, custom_slider]
-    outputs = [before, after]
-    show.click(edit, inputs, outputs, api_name="edit")  # first, so it keeps the name "edit"
-    for i, slider in enumerate([*sliders, custom_slider, start, stop]):
-        slider.release(slider_edit, inputs, after, show_progress="minimal",
+
+def _wire(c: dict) -> None:
+    """Connect the Edit tab's events (``c``: build_tab's components)."""
+    sliders, custom_slider = c["sliders"], c["custom_slider"]
+    inputs = [c["model"], c["source"], c["seed"], c["truncation"], c["inverted"], c["custom"],
+              c["start"], c["stop"], c["conditions"], *sliders, custom_slider]
+    outputs = [c["before"], c["after"]]
+    c["show"].click(edit, inputs, outputs, api_name="edit", **RENDER)  # first: keeps "edit"
+    for i, slider in enumerate([*sliders, custom_slider, c["start"], c["stop"]]):
+        slider.release(slider_edit, inputs, c["after"], show_progress="minimal", **RENDER,
                        **({"api_name": "slider"} if i == 0 else {"api_visibility": "private"}))
-    truncation.release(edit, inputs, outputs, api_visibility="private")
-    for control in (source, conditions):
-        control.change(edit, inputs, outputs, api_visibility="private")
-    seed.submit(edit, inputs, outputs, api_visibility="private")
+    c["truncation"].release(edit, inputs, outputs, api_visibility="private", **RENDER)
+    for control in (c["source"], c["conditions"]):
+        control.change(edit, inputs, outputs, api_visibility="private", **RENDER)
+    c["seed"].submit(edit, inputs, outputs, api_visibility="private", **RENDER)
+    last = c["last"]
 
-    def zeros() -> list[float]:
+    def zeros() -> list:
         return [0.0] * (len(sliders) + 1) + [0, last, []]
 
-    reset.click(zeros, None, [*sliders, custom_slider, start, stop, conditions],
-                api_visibility="private").then(edit, inputs, outputs, api_visibility="private")
-    model.change(select_model, model, [start, stop, truncation], api_visibility="private")
-    compute.click(custom_direction, [model, with_files, without_files, name, steps],
-                  [custom, note], api_name="custom_direction")
+    c["reset"].click(zeros, None, [*sliders, custom_slider, c["start"], c["stop"],
+                                   c["conditions"]], api_visibility="private"
+                     ).then(edit, inputs, outputs, api_visibility="private", **RENDER)
+    c["model"].change(select_model, c["model"], [c["start"], c["stop"], c["truncation"]],
+                      api_visibility="private")
+    c["compute"].click(custom_direction, [c["model"], c["with_files"], c["without_files"],
+                                          c["name"], c["steps"]],
+                       [c["custom"], c["note"], custom_slider], api_name="custom_direction",
+                       **JOBS)
+    c["cancel"].click(cancel, None, c["note"], api_visibility="private", queue=False)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
+from stylelab.latents import parse_seeds
+from stylelab.pipelines.edit import check_seed
+
 from .common import (
     CheckedSlider,
+    error_message,
     friendly_errors,
     load_model,
-    model_dropdown,
     parse_size,
 )
+from .limits import LIMITS, RENDER
 
 SPACES = {"W": "w", "W+": "w+"}
 
@@ -19,10 +23,11 @@ SPACES = {"W": "w", "W+": "w+"}
 @friendly_errors
 def generate(model: str, seeds: str, truncation: float, size: int | str,
              progress: gr.Progress = gr.Progress(track_tqdm=True)) -> list[tuple[Image.Image, str]]:
-    """Gallery items ``(image, "seed N")``, one per seed."""
+    """Gallery items ``(image, "seed N, ψ T")``, one per seed (at most LIMITS.max_seeds)."""
     pipe, _ = load_model(model)
+    seeds = parse_seeds(seeds if isinstance(seeds, str) else str(seeds), LIMITS.max_seeds)
     images = pipe.generate(seeds, truncation, parse_size(size))
-    return [(img, f"seed {seed}") for seed, img in images]
+    return [(img, f"seed {seed}, ψ {float(truncation):g}") for seed, img in images]
 
 
 @friendly_errors
@@ -42,16 +47,20 @@ def interpolate(model: str, seed_a: int, seed_b: int, steps: int, space: str, st
     if space not in SPACES:
         raise ValueError(f"space must be one of {list(SPACES)}, got {space!r}")
     pipe, _ = load_model(model)
-    return pipe.interpolation(_seed(seed_a), _seed(seed_b), int(steps), SPACES[space],
+    return pipe.interpolation(_seed(seed_a), _seed(seed_b), steps, SPACES[space],
                               (start, stop), truncation, parse_size(size))
 
 
-@friendly_errors
-def select_model(model: str) -> tuple:
-    """Load ``model`` and fit the controls to it: sizes, truncation, W+ layer range."""
-    _, facts = load_model(model)
+def select_model(model: str, current: str) -> tuple:
+    """Load ``model`` and fit the controls to them (sizes, truncation, W+ layer range). If it
+    cannot load, say why once, put the picker back on ``current`` and leave the controls."""
+    try:
+        _, facts = load_model(model)
+    except Exception as exc:  # noqa: BLE001 - any failure: keep the working model
+        gr.Warning(f"cannot use {model!r}: {error_message(exc)}")
+        return (current, gr.update(value=current)) + (gr.skip(),) * 5
     last = facts.num_ws - 1
-    return (facts.description,
+    return (model, gr.skip(), facts.description,
             gr.update(choices=list(facts.sizes), value=facts.default_size),
             gr.update(value=facts.truncation),
             gr.update(maximum=last, value=0),
@@ -61,7 +70,7 @@ def select_model(model: str) -> tuple:
 def _seed(value: float | None) -> int:
     if value is None:
         raise ValueError("enter a seed for A and for B")
-    return int(value)
+    return check_seed(value)
 
 
 def _default_stop(last: int) -> int:
@@ -69,14 +78,12 @@ def _default_stop(last: int) -> int:
     return max(0, last // 4)
 
 
-def build_tab(default_model: str, model: gr.Dropdown | None = None) -> None:
+def build_tab(default_model: str, model: gr.Dropdown, current: gr.State) -> None:
     """Add the Generate tab to the enclosing ``gr.Blocks``; ``model`` is the hub's model
-    picker (a picker of its own is made when None)."""
+    picker, ``current`` the last model that loaded."""
     _, facts = load_model(default_model)
     last = facts.num_ws - 1
     with gr.Tab("Generate", id="generate"):
-        if model is None:
-            model = model_dropdown(default_model)
         info = gr.Markdown(facts.description, elem_id="model-info")
         with gr.Row():
             seeds = gr.Textbox("0-7", label="Seeds", info="e.g. 0-7 or 1,5,9-11",
@@ -90,8 +97,8 @@ def build_tab(default_model: str, model: gr.Dropdown | None = None) -> None:
 
         gr.Markdown("### Style mixing and interpolation")
         with gr.Row():
-            seed_a = gr.Number(0, label="Seed A", precision=0, elem_id="seed-a")
-            seed_b = gr.Number(1, label="Seed B", precision=0, elem_id="seed-b")
+            seed_a = gr.Number(0, label="Seed A", minimum=0, elem_id="seed-a")
+            seed_b = gr.Number(1, label="Seed B", minimum=0, elem_id="seed-b")
             start = CheckedSlider(0, last, 0, step=1, label="W+ layers from", elem_id="layer-start")
             stop = CheckedSlider(0, last, _default_stop(last), step=1, label="W+ layers to",
                                  elem_id="layer-stop")
@@ -107,11 +114,13 @@ def build_tab(default_model: str, model: gr.Dropdown | None = None) -> None:
         interp_btn = gr.Button("Interpolate A → B", elem_id="interp-btn")
         strip = gr.Image(label="Interpolation", format="png", elem_id="interp-strip")
 
-    gen_btn.click(generate, [model, seeds, truncation, size], gallery, api_name="generate")
-    seeds.submit(generate, [model, seeds, truncation, size], gallery, api_visibility="private")
+    gen_btn.click(generate, [model, seeds, truncation, size], gallery, api_name="generate",
+                  **RENDER)
+    seeds.submit(generate, [model, seeds, truncation, size], gallery, api_visibility="private",
+                 **RENDER)
     mix_btn.click(mix, [model, seed_a, seed_b, start, stop, truncation, size],
-                  [img_a, img_b, img_mix], api_name="mix")
+                  [img_a, img_b, img_mix], api_name="mix", **RENDER)
     interp_btn.click(interpolate, [model, seed_a, seed_b, steps, space, start, stop, truncation,
-                                   size], strip, api_name="interpolate")
-    model.change(select_model, model, [info, size, truncation, start, stop],
-                 api_name="select_model")
+                                   size], strip, api_name="interpolate", **RENDER)
+    model.change(select_model, [model, current],
+                 [current, model, info, size, truncation, start, stop], api_name="select_model")

@@ -2,34 +2,34 @@
 
 The upload is a ``gr.File`` (not ``gr.Image``) so that every file reaches stylelab's
 own loader, which answers corrupt, non-image and oversized files with a clear message.
-The result (latent and, for PTI, the generator weight delta) is kept in session
-state for later tabs.
+The result (latent and, for PTI, a token for the generator weight delta) is kept in the
+session's state for later tabs (see :mod:`.state`). A running inversion can be cancelled:
+it stops at the next step and shows the best result so far.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from PIL import Image, ImageDraw
 
-from stylelab.pipelines.invert import InversionPipeline, example_photos
+from stylelab.pipelines.invert import example_photos
 
-from .common import CheckedSlider, friendly_errors
+from .common import HUB, CheckedSlider, friendly_errors
+from .limits import JOBS, LIMITS, RENDER
+from .state import CANCEL, inverted_state
 
 METHODS = {"W": "w", "W+": "w+", "PTI (W pivot + tuning)": "pti"}
 
 
-@lru_cache(maxsize=4)
-def _pipeline(model: str) -> InversionPipeline:
-    """One inversion pipeline per model; the generator weights are shared with Generate."""
-    return InversionPipeline(model)
-
-
-def _path(upload: Any) -> str:
-    if upload is None:
+def upload_path(upload: Any) -> str:
+    """The server path of an uploaded file; ValueError when there is none."""
+    if upload is None or upload == "":
         raise ValueError("upload a photo first (PNG, JPEG or WebP with one visible face)")
+    if isinstance(upload, dict):  # API callers may send a FileData dict
+        upload = upload.get("path") or upload.get("name")
     return upload if isinstance(upload, str) else getattr(upload, "name", str(upload))
 
 
@@ -44,9 +44,12 @@ def draw_landmarks(image: Image.Image, landmarks) -> Image.Image:
 
 
 @friendly_errors
-def align(model: str, upload: Any) -> tuple[Image.Image, str]:
-    """The aligned crop with landmarks, and a note on how many faces were found."""
-    _, aligned = _pipeline(model).align(_path(upload))
+def align(model: str, upload: Any) -> tuple[Image.Image | None, str]:
+    """The aligned crop with landmarks, and a note on how many faces were found. Clearing
+    the upload clears both, without an error."""
+    if upload is None or upload == "":
+        return None, ""
+    _, aligned = HUB.inversion(model).align(upload_path(upload))
     note = (f"{aligned.n_faces} faces found: using the largest." if aligned.n_faces > 1
             else "One face found.")
     return draw_landmarks(aligned.image, aligned.landmarks), note
@@ -54,47 +57,85 @@ def align(model: str, upload: Any) -> tuple[Image.Image, str]:
 
 @friendly_errors
 def run_inversion(model: str, upload: Any, method: str, steps: float,
+                  request: gr.Request = None,
                   progress: gr.Progress = gr.Progress(track_tqdm=True)):
-    """Invert the photo; returns (aligned+landmarks, reconstruction, metrics, paste-back, state)."""
+    """Invert the photo; returns (aligned+landmarks, reconstruction, metrics, paste-back,
+    session state, note)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
-    outcome = _pipeline(model).invert(_path(upload), METHODS[method], int(steps))
+    path = upload_path(upload)
+    session = getattr(request, "session_hash", None)
+    flag = CANCEL.start(session)
+    try:
+        outcome = HUB.inversion(model).invert(path, METHODS[method], _steps(steps),
+                                              stop=flag.is_set)
+    finally:
+        CANCEL.finish(session, flag)
     result = outcome.result
+    pivot_steps = sum(1 for h in result.history if h.get("phase", "pivot") == "pivot")
     metrics = {"PSNR (dB)": round(result.metrics["psnr"], 2),
                "MS-SSIM": round(result.metrics["ms_ssim"], 4),
                "identity cosine (dlib)": round(result.metrics.get("identity", float("nan")), 4),
-               "seconds": round(result.seconds, 1), "steps run": result.steps_run,
-               "faces found": outcome.aligned.n_faces}
-    state = {"model": model, "space": result.space, "latent": result.latent,
-             "generator_delta": result.generator_delta, "method": result.method}
+               "seconds": round(result.seconds, 1), "faces found": outcome.aligned.n_faces}
+    if result.method == "pti":
+        metrics.update({"pivot steps run": pivot_steps,
+                        "tuning steps run": result.steps_run - pivot_steps})
+    else:
+        metrics["steps run"] = result.steps_run
+    note = "Cancelled: showing the best result so far." if flag.is_set() else "Done."
     return (draw_landmarks(outcome.aligned.image, outcome.aligned.landmarks),
-            outcome.reconstruction, metrics, outcome.pasted, state)
+            outcome.reconstruction, metrics, outcome.pasted, inverted_state(model, result), note)
 
 
-def build_tab(model: gr.Dropdown) -> gr.State:
-    """Add the Invert tab; returns the session state holding the inverted latent."""
-    state = gr.State(None)
+def cancel(request: gr.Request = None) -> str:
+    """Ask this session's running inversion to stop at its next step."""
+    if CANCEL.cancel(getattr(request, "session_hash", None)):
+        return "Cancelling…"
+    return "Nothing is running."
+
+
+def _steps(value: float) -> int:
+    from stylelab.pipelines.checks import check_steps
+
+    return check_steps(value, LIMITS.max_steps)
+
+
+def example_label(path: Path) -> str:
+    """A readable name for an openpeople example: its person folder, not the file name."""
+    return path.parent.parent.name.replace("_", " ")
+
+
+def build_tab(model: gr.Dropdown, state: gr.State) -> None:
+    """Add the Invert tab; ``state`` is the session state that receives the inverted latent
+    (created by the app outside ``gr.Tabs``)."""
     with gr.Tab("Invert", id="invert"):
         gr.Markdown("Upload a portrait: the largest face is aligned like FFHQ, inverted into "
-                    "the generator, and the reconstruction is pasted back into the photo.")
+                    "the generator, and the reconstruction is pasted back into the photo. "
+                    f"Files up to {LIMITS.max_upload_mb} MB; PNG, JPEG, WebP, GIF, BMP or TIFF.")
         with gr.Row():
             photo = gr.File(label="Photo", file_types=["image"], elem_id="invert-photo")
             aligned = gr.Image(label="Aligned face + landmarks", format="png",
                                elem_id="invert-aligned")
             note = gr.Markdown(elem_id="invert-note")
         with gr.Row():
-            method = gr.Radio(list(METHODS), value="W+", label="Method", elem_id="invert-method")
-            steps = CheckedSlider(1, 1000, 100, step=1, label="Steps", elem_id="invert-steps")
-        button = gr.Button("Invert", variant="primary", elem_id="invert-btn")
+            method = gr.Radio(list(METHODS), value="W+", label="Method", elem_id="invert-method",
+                              info="PTI runs the steps twice: W pivot, then generator tuning")
+            steps = CheckedSlider(1, LIMITS.max_steps, min(100, LIMITS.max_steps), step=1,
+                                  label="Steps (PTI: per phase)", elem_id="invert-steps")
+        with gr.Row():
+            button = gr.Button("Invert", variant="primary", elem_id="invert-btn")
+            stop = gr.Button("Cancel", variant="stop", elem_id="invert-cancel")
         with gr.Row():
             recon = gr.Image(label="Reconstruction", format="png", elem_id="invert-recon")
             pasted = gr.Image(label="Pasted back into the photo", format="png",
                               elem_id="invert-pasted")
         metrics = gr.JSON(label="Metrics", elem_id="invert-metrics")
-        examples = [str(p) for p in example_photos()[:6]]
+        examples = example_photos()[:6]
         if examples:
-            gr.Examples(examples, inputs=photo, label="Examples (openpeople, MIT)")
-    photo.change(align, [model, photo], [aligned, note], api_name="align")
+            gr.Examples([[str(p)] for p in examples], inputs=photo,
+                        example_labels=[example_label(p) for p in examples],
+                        label="Examples (openpeople, MIT)")
+    photo.change(align, [model, photo], [aligned, note], api_name="align", **RENDER)
     button.click(run_inversion, [model, photo, method, steps],
-                 [aligned, recon, metrics, pasted, state], api_name="invert")
-    return state
+                 [aligned, recon, metrics, pasted, state, note], api_name="invert", **JOBS)
+    stop.click(cancel, None, note, api_name="cancel_invert", queue=False)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
-from stylelab.clip import ClipError, available_clip_models, clip_status
+from stylelab.clip import available_clip_models, clip_status
 from stylelab.clip.registry import DEFAULT_CLIP
 from stylelab.images import to_pil
-from stylelab.pipelines.textedit import ALPHA_LIMIT, MAX_STEPS, METHODS, get_text_pipeline
+from stylelab.pipelines.textedit import ALPHA_LIMIT, METHODS, TextEditSettings
 
-from .common import CheckedSlider, friendly_errors, load_model
-from .edit import SOURCES, _source
+from .common import HUB, CheckedSlider, friendly_errors, load_model
+from .edit import SOURCES, face_source
+from .limits import JOBS, LIMITS
 
 METHOD_LABELS = {"Global direction (instant after a one-off preprocessing)": "global",
                  "Latent optimization": "optimize", "Latent mapper (trains per prompt)": "mapper"}
@@ -28,14 +29,13 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
     key = METHOD_LABELS.get(method, method)
     if key not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    _, w, delta = _source(model, source, seed, truncation, inverted)
-    pipe = get_text_pipeline(model)
-    try:
-        result = pipe.run(key, w, target or "", neutral or "", clip=(clip or DEFAULT_CLIP),
-                          alpha=float(alpha), beta=float(beta), steps=int(steps or 0),
-                          space=space or "w+", delta=delta)
-    except ClipError as exc:
-        raise gr.Error(str(exc), print_exception=False) from exc
+    settings = TextEditSettings(key, alpha, beta, steps, space or "w+")
+    settings.check(max_steps=LIMITS.max_steps)
+    _, w, delta, _ = face_source(model, source, seed, truncation, inverted)
+    pipe = HUB.text(model, clip or DEFAULT_CLIP)
+    result = pipe.run(key, w, target or "", neutral or "", alpha=settings.alpha,
+                      beta=settings.beta, steps=settings.steps, space=settings.space,
+                      delta=delta)
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
     lines = [f"**{result.method}**: {metrics}"] + [f"- {n}" for n in result.notes]
     if result.config.get("top_channels"):
@@ -58,9 +58,9 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
                         elem_id="text-clip-status")
         with gr.Row():
             clip = gr.Dropdown(choices or [DEFAULT_CLIP], value=default_clip, label="CLIP model",
-                               allow_custom_value=True, elem_id="text-clip")
+                               elem_id="text-clip")
             source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Face", elem_id="text-source")
-            seed = gr.Number(0, label="Seed", precision=0, elem_id="text-seed")
+            seed = gr.Number(0, label="Seed", minimum=0, elem_id="text-seed")
             truncation = CheckedSlider(0, 2, facts.truncation, step=0.05, label="Truncation ψ",
                                        elem_id="text-truncation")
         with gr.Row():
@@ -74,7 +74,7 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
                                   elem_id="text-alpha")
             beta = CheckedSlider(0.0, 0.5, 0.1, step=0.01, label="β (disentanglement)",
                                  elem_id="text-beta")
-            steps = CheckedSlider(1, MAX_STEPS, 40, step=1,
+            steps = CheckedSlider(1, LIMITS.max_steps, min(40, LIMITS.max_steps), step=1,
                                   label="Steps (optimization / mapper training)",
                                   elem_id="text-steps")
             space = gr.Radio(["w+", "s"], value="w+", label="Optimization space",
@@ -86,4 +86,4 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
         notes = gr.Markdown(elem_id="text-notes")
     inputs = [model, clip, source, seed, truncation, inverted, method, target, neutral, alpha,
               beta, steps, space]
-    run.click(text_edit, inputs, [before, after, notes], api_name="text_edit")
+    run.click(text_edit, inputs, [before, after, notes], api_name="text_edit", **JOBS)

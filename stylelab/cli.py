@@ -13,12 +13,12 @@ from pathlib import Path
 
 from .cache import CacheError
 from .plugins import load_plugins
-from .registry import REGISTRY
+from .registry import DEFAULT_MODEL, get_spec, list_models
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
     print(f"{'name':26} {'res':>5} {'source':9} {'psi':>4}  description")
-    for spec in REGISTRY.values():
+    for spec in map(get_spec, list_models()):
         print(f"{spec.name:26} {spec.resolution:5d} {spec.source:9} {spec.truncation_psi:4.1f}  "
               f"{spec.description}")
 
@@ -26,13 +26,13 @@ def _cmd_models(args: argparse.Namespace) -> None:
 def _cmd_generate(args: argparse.Namespace) -> None:
     from .pipelines import GenerationPipeline
 
-    pipe = GenerationPipeline(args.model)
+    pipe = GenerationPipeline.from_name(args.model)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CacheError(f"cannot create output folder {out}: {exc.strerror}") from exc
-    psi = pipe.spec.truncation_psi if args.truncation is None else args.truncation
+    psi = pipe.G.default_truncation if args.truncation is None else args.truncation
     for seed, image in pipe.generate(args.seeds, psi, args.size, args.batch_size):
         path = out / f"seed{seed:04d}.png"
         image.save(path, format="PNG")
@@ -57,7 +57,7 @@ def _cmd_invert(args: argparse.Namespace) -> None:
 
     from .pipelines.invert import InversionPipeline
 
-    pipe = InversionPipeline(args.model, size=args.size)
+    pipe = InversionPipeline.from_name(args.model, size=args.size)
     outcome = pipe.invert(args.input, args.method, args.steps, args.seed)
     out = outcome.result.save(args.out)
     outcome.aligned.image.save(out / "aligned.png", format="PNG")
@@ -68,18 +68,18 @@ def _cmd_invert(args: argparse.Namespace) -> None:
                       **{k: round(v, 4) for k, v in outcome.metrics.items()}}))
 
 
-def _styleclip_input(spec: str, model: str, steps: int):
+def _styleclip_input(spec: str, G, steps: int):
     """(w, PTI delta) from "seed:N", a folder written by ``stylelab invert`` (or its
     latents.safetensors), or a photo (inverted into W+ first)."""
     from .inversion.result import InversionResult
-    from .pipelines.edit import get_edit_pipeline
+    from .pipelines.edit import EditPipeline
 
     if spec.startswith("seed:"):
         try:
             seed = int(spec[5:])
         except ValueError:
             raise ValueError(f"--input {spec!r}: expected seed:N with an integer N") from None
-        return get_edit_pipeline(model).seed_latent(seed), None
+        return EditPipeline(G).seed_latent(seed), None
     path = Path(spec)
     if path.name == "latents.safetensors":
         path = path.parent
@@ -94,7 +94,7 @@ def _styleclip_input(spec: str, model: str, steps: int):
     from .pipelines.invert import InversionPipeline
 
     print(f"inverting {path.name} into W+ ({steps} steps) ...", file=sys.stderr)
-    outcome = InversionPipeline(model).invert(path, "w+", steps)
+    outcome = InversionPipeline(G).invert(path, "w+", steps)
     return outcome.result.latent, None
 
 
@@ -104,16 +104,16 @@ def _cmd_styleclip(args: argparse.Namespace) -> None:
     from safetensors.torch import save_file
 
     from .images import to_pil
-    from .pipelines.textedit import get_text_pipeline
+    from .pipelines.textedit import TextEditPipeline
 
-    w, delta = _styleclip_input(args.input, args.model, args.invert_steps)
-    pipe = get_text_pipeline(args.model)
-    result = pipe.run(args.method, w, args.prompt, args.neutral, clip=args.clip,
+    pipe = TextEditPipeline.from_name(args.model, clip=args.clip)
+    w, delta = _styleclip_input(args.input, pipe.G, args.invert_steps)
+    result = pipe.run(args.method, w, args.prompt, args.neutral,
                       alpha=args.alpha, beta=args.beta, steps=args.steps, space=args.space,
                       delta=delta)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    before = pipe.edit.render(w, delta=delta)
+    before = to_pil(result.before)[0]
     before.save(out / "before.png", format="PNG")
     to_pil(result.image)[0].save(out / "after.png", format="PNG")
     tensors = {f"styles.{k}": v.contiguous() for k, v in result.styles.items()}
@@ -132,14 +132,14 @@ def _cmd_styleclip(args: argparse.Namespace) -> None:
 def _cmd_train_mapper(args: argparse.Namespace) -> None:
     import json
 
-    from .pipelines.textedit import get_text_pipeline
+    from .pipelines.textedit import TextEditPipeline
     from .styleclip.mapper import MapperConfig, train_mapper
 
-    pipe = get_text_pipeline(args.model)
-    clip = pipe.clip(args.clip)
+    pipe = TextEditPipeline.from_name(args.model, clip=args.clip)
+    clip = pipe.clip
     config = MapperConfig(prompt=args.prompt, steps=args.steps, batch=args.batch, lr=args.lr,
                           size=pipe.size, checkpoint_every=args.checkpoint_every, seed=args.seed)
-    out = Path(args.out) if args.out else pipe.mapper_path(clip, args.prompt)
+    out = Path(args.out) if args.out else pipe.mapper_path(args.prompt)
     training = train_mapper(pipe.G, clip, config, identity=pipe.identity(), checkpoint=out,
                             resume=not args.restart)
     last = training.history[-1] if training.history else {}
@@ -155,7 +155,7 @@ def _styleclip_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip", default=DEFAULT_CLIP,
                    help="CLIP model: ViT-B/32, open_clip:ARCH/TAG, hf-hub:ORG/REPO, "
                         "transformers:ORG/REPO or a local folder")
-    p.add_argument("--model", default="mobilestylegan-ffhq")
+    p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--steps", type=int, default=60)
 
 
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the registered generators").set_defaults(func=_cmd_models)
     gen = sub.add_parser("generate", help="render images for seeds as PNG files")
-    gen.add_argument("--model", default="mobilestylegan-ffhq")
+    gen.add_argument("--model", default=DEFAULT_MODEL)
     gen.add_argument("--seeds", default="0-7", help="e.g. '0-7' or '1,5,9-11'")
     gen.add_argument("--truncation", type=float, default=None,
                      help="truncation psi in [0, 2] (default: the model's)")
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("input")
     inv.add_argument("--method", default="w+", choices=["w", "w+", "pti"])
     inv.add_argument("--steps", type=int, default=300)
-    inv.add_argument("--model", default="mobilestylegan-ffhq")
+    inv.add_argument("--model", default=DEFAULT_MODEL)
     inv.add_argument("--size", type=int, default=256, help="inversion resolution")
     inv.add_argument("--seed", type=int, default=0)
     inv.add_argument("--out", required=True, help="output folder")

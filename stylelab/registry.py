@@ -1,4 +1,5 @@
-"""One registry of generator specs: ``list_models()``, ``get_spec(name)``, ``load_generator(name)``.
+"""One registry of generator specs: ``list_models()``, ``get_spec(name)``, ``load_generator(name)``,
+``register_generator(spec, loader)`` for plugins, ``model_status(name)`` for pickers.
 
 Sources:
 
@@ -6,13 +7,16 @@ Sources:
   (installed with the project, works offline), converted once to safetensors.
 * ``hub``: NVIDIA StyleGAN2 pickles mirrored on the Hugging Face hub, read with
   a restricted unpickler and converted once to safetensors.
-* ``random``: tiny seeded random generators for tests.
+* ``random``: tiny seeded random generators; registered (hidden) by :mod:`stylelab.testing`
+  for tests and notebooks, never listed to users.
+* ``plugin``: anything given to :func:`register_generator` with its own loader.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,19 +53,17 @@ class ModelSpec:
     filename: str | None = None
     sha256: str | None = None
     config: dict = field(default_factory=dict)
+    hidden: bool = False  # test-only models: loadable by name, never listed
+
+
+DEFAULT_MODEL = "mobilestylegan-ffhq"
 
 
 NVIDIA_NC = "NVIDIA Source Code License-NC (non-commercial)"
 _SPECS: list[ModelSpec] = [
-    ModelSpec("mobilestylegan-ffhq", "MobileStyleGAN distilled from StyleGAN2-FFHQ (embedded, offline); "
+    ModelSpec(DEFAULT_MODEL, "MobileStyleGAN distilled from StyleGAN2-FFHQ (embedded, offline); "
               "real FFHQ mapping network", "mobilestylegan", 1024, "embedded", 0.7,
               license=f"{NVIDIA_NC}; weights via PyPI random-face"),
-    ModelSpec("tiny-test", "tiny random MobileStyleGAN for tests", "mobilestylegan", 64, "random",
-              1.0, domain="random", config=dict(z_dim=32, w_dim=32, mapping_layers=2,
-                                                channels=(32, 32, 16, 16), head_blocks=(1,))),
-    ModelSpec("tiny-stylegan2", "tiny random StyleGAN2 for tests", "stylegan2", 32, "random", 1.0,
-              domain="random", config=dict(z_dim=32, w_dim=32, resolution=32, mapping_layers=2,
-                                           channel_base=512, channel_max=32)),
 ]
 for _name, _file, _res, _domain in [
     ("stylegan2-ffhq-1024", "stylegan2-ffhq-1024x1024.pkl", 1024, "faces"),
@@ -77,17 +79,37 @@ for _name, _file, _res, _domain in [
                             _res, "hub", 0.7, domain=_domain, license=NVIDIA_NC, repo_id=HUB_REPO,
                             filename=f"models/{_file}"))
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in _SPECS}
+Loader = Callable[[ModelSpec], StyleGenerator]
+_PLUGIN_LOADERS: dict[str, Loader] = {}
+_REGISTRY_LOCK = threading.Lock()
 
 
-def list_models() -> list[str]:
-    """Names of every registered generator."""
-    return list(REGISTRY)
+def list_models(include_hidden: bool = False) -> list[str]:
+    """Names of the registered generators (test-only models only with ``include_hidden``)."""
+    with _REGISTRY_LOCK:
+        return [n for n, s in REGISTRY.items() if include_hidden or not s.hidden]
 
 
 def get_spec(name: str) -> ModelSpec:
-    if name not in REGISTRY:
-        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    """The spec of ``name``; ValueError listing the valid names for an unknown one."""
+    with _REGISTRY_LOCK:
+        spec = REGISTRY.get(str(name))
+    if spec is None:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
+    return spec
+
+
+def register_generator(spec: ModelSpec, loader: Loader | None = None) -> None:
+    """Add (or replace) a generator: ``load_generator(spec.name)`` then calls ``loader(spec)``
+    (default: the loader of ``spec.source``). For plugins (``$STYLELAB_PLUGINS``) and tests."""
+    if loader is None and spec.source not in _LOADERS:
+        raise ValueError(f"model {spec.name!r}: give a loader, or a source in {list(_LOADERS)}")
+    with _REGISTRY_LOCK:
+        REGISTRY[spec.name] = spec
+        if loader is not None:
+            _PLUGIN_LOADERS[spec.name] = loader
+        else:
+            _PLUGIN_LOADERS.pop(spec.name, None)
 
 
 def load_generator(name: str, device: str | torch.device = "cpu") -> StyleGenerator:
@@ -97,15 +119,39 @@ def load_generator(name: str, device: str | torch.device = "cpu") -> StyleGenera
     when weights cannot be found, downloaded or verified.
     """
     spec = get_spec(name)
+    loader = _PLUGIN_LOADERS.get(spec.name) or _LOADERS[spec.source]
     with torch.inference_mode(False):  # weights made in inference mode could never get grads
-        G = _LOADERS[spec.source](spec)
+        G = loader(spec)
     G.model_name = spec.name
+    G.default_truncation = spec.truncation_psi
     return G.eval().requires_grad_(False).to(device)
+
+
+def model_status(name: str) -> str:
+    """``"ready"`` when ``name`` loads without a download (embedded, converted or in the
+    Hugging Face cache, plugin), else ``"download"``."""
+    spec = get_spec(name)
+    if spec.source != "hub":
+        return "ready"
+    if (cache_dir(create=False) / f"{spec.name}.safetensors").is_file():
+        return "ready"
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(spec.repo_id, spec.filename)
+    except Exception:  # noqa: BLE001 - a broken hub cache means "download"
+        found = None
+    return "ready" if isinstance(found, str) else "download"
 
 
 # ---------------------------------------------------------------- random
 def _load_random(spec: ModelSpec) -> StyleGenerator:
-    torch.manual_seed(0)
+    with torch.random.fork_rng(devices=[]):  # seeded weights, caller's RNG untouched
+        torch.manual_seed(0)
+        return _build_random(spec)
+
+
+def _build_random(spec: ModelSpec) -> StyleGenerator:
     if spec.family == "mobilestylegan":
         G = MobileStyleGAN(MobileStyleGANConfig(**spec.config))
         for mod in G.modules():

@@ -12,6 +12,11 @@ SHARED = ROOT.parent / "shared"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# the tiny test generators (hidden from users), here and in every subprocess a test starts
+os.environ["STYLELAB_PLUGINS"] = ",".join(
+    filter(None, ["stylelab.testing", os.environ.get("STYLELAB_PLUGINS", "")]))
+
+import stylelab.testing  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session", autouse=True)

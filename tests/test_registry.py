@@ -16,9 +16,49 @@ from stylelab.cache import (
 
 def test_list_models_and_unknown_name():
     names = stylelab.list_models()
-    assert {"mobilestylegan-ffhq", "tiny-test", "stylegan2-ffhq-1024"} <= set(names)
+    assert {"mobilestylegan-ffhq", "stylegan2-ffhq-1024"} <= set(names)
     with pytest.raises(ValueError, match="valid models: mobilestylegan-ffhq"):
         stylelab.load_generator("stylegan9")
+
+
+def test_test_models_are_hidden_but_loadable():
+    """stylelab.testing registers the tiny models (conftest imports it): loadable by name,
+    never listed to users."""
+    assert "tiny-test" not in stylelab.list_models()
+    assert {"tiny-test", "tiny-stylegan2"} <= set(stylelab.list_models(include_hidden=True))
+    assert "tiny-test" not in str(pytest.raises(ValueError, stylelab.load_generator, "x").value)
+    assert stylelab.load_generator("tiny-test").resolution == 64
+
+
+def test_register_generator_for_plugins():
+    from stylelab.registry import REGISTRY, ModelSpec, register_generator
+
+    calls = []
+
+    def loader(spec):
+        calls.append(spec.name)
+        return stylelab.load_generator("tiny-test")
+
+    spec = ModelSpec("plugin-gen", "a plugin generator", "mobilestylegan", 64, "plugin", 0.5)
+    try:
+        register_generator(spec, loader)
+        assert "plugin-gen" in stylelab.list_models()
+        G = stylelab.load_generator("plugin-gen")
+        assert calls == ["plugin-gen"] and G.model_name == "plugin-gen"
+        assert G.default_truncation == 0.5
+        with pytest.raises(ValueError, match="give a loader"):
+            register_generator(ModelSpec("x", "", "stylegan2", 32, "plugin"))
+    finally:
+        REGISTRY.pop("plugin-gen", None)
+
+
+def test_loading_and_sampling_leave_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    G = stylelab.load_generator("tiny-test")
+    G.sample_w(4, seed=1)
+    torch.testing.assert_close(torch.rand(3), expected)
 
 
 def test_tiny_is_deterministic_and_frozen():

@@ -4,7 +4,13 @@
 name grammar. Importing this package imports neither ``open_clip`` nor ``transformers``.
 """
 
-from .base import ClipError, ClipUnavailableError, PromptCheck, TextImageModel, clip_preprocess
+from .base import (
+    ClipError,
+    ClipUnavailableError,
+    PromptCheck,
+    TextImageModel,
+    clip_preprocess,
+)
 from .registry import (
     DEFAULT_CLIP,
     available_clip_models,

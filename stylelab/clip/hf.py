@@ -23,7 +23,13 @@ from ._util import (
     root_cause,
     short_error,
 )
-from .base import OPENAI_MEAN, OPENAI_STD, ClipError, ClipUnavailableError, TextImageModel
+from .base import (
+    OPENAI_MEAN,
+    OPENAI_STD,
+    ClipError,
+    ClipUnavailableError,
+    TextImageModel,
+)
 
 PIP_HINT = "pip install transformers"
 

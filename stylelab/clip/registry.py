@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,7 +51,8 @@ class _Entry:
 
 
 _REGISTERED: dict[str, _Entry] = {}
-_CACHE: dict[tuple[str, str], TextImageModel] = {}
+#: loaded models, least recently used first; at most ``$STYLELAB_CLIP_CACHE`` (default 2)
+_CACHE: OrderedDict[tuple[str, str], TextImageModel] = OrderedDict()
 _LOCK = threading.Lock()
 _KEY_LOCKS: dict[tuple[str, str], threading.Lock] = {}
 
@@ -97,9 +99,10 @@ def load_clip(name: str = DEFAULT_CLIP, device: str | torch.device = "cpu") -> T
     (the message lists what is available and how to get weights).
     """
     name = (name or DEFAULT_CLIP).strip()
-    key = (name, str(torch.device(device)))
+    key = (_canonical(name), str(torch.device(device)))
     with _LOCK:
         if key in _CACHE:
+            _CACHE.move_to_end(key)
             return _CACHE[key]
         key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
     with key_lock:  # one load per key; other names load concurrently
@@ -114,7 +117,33 @@ def load_clip(name: str = DEFAULT_CLIP, device: str | torch.device = "cpu") -> T
                                        f"{_advice()}") from e
         with _LOCK:
             _CACHE[key] = model
+            while len(_CACHE) > _cache_size():
+                _CACHE.popitem(last=False)
         return model
+
+
+def _cache_size() -> int:
+    try:
+        return max(1, int(os.environ.get("STYLELAB_CLIP_CACHE", "2")))
+    except ValueError:
+        return 2
+
+
+def _canonical(name: str) -> str:
+    """One cache key per model: local paths (``//tmp/x``, ``/tmp/./x``) are resolved, so a
+    file spelled differently is not loaded again."""
+    with _LOCK:
+        if name in _REGISTERED:
+            return name
+    for prefix in ("transformers:", ""):
+        rest = name[len(prefix):]
+        if name.startswith(prefix) and os.path.isabs(_expand(rest)):
+            return prefix + os.path.realpath(_expand(rest))
+    if name.startswith("open_clip:") and "//" in name:
+        arch, _, path = name[len("open_clip:"):].partition("/")
+        if os.path.isabs(_expand(path)):
+            return f"open_clip:{arch}/{os.path.realpath(_expand(path))}"
+    return name
 
 
 def _resolve(name: str) -> Callable[[str], TextImageModel]:

@@ -19,9 +19,6 @@ from .base import (
                    check_layers,
                    edit_s,
                    edit_w,
-                   flatten_styles,
-                   latent_signature,
-                   unflatten_styles,
 )
 from .ganspace import GANSpaceConfig, ganspace
 from .interfacegan import InterFaceGANConfig, condition, interfacegan
@@ -41,7 +38,7 @@ __all__ = [
     "MEASURES", "Direction", "DirectionError", "DirectionLibrary", "FaceMeasurer",
     "GANSpaceConfig", "InterFaceGANConfig", "Localisation", "MeasuredSamples", "apply_edits",
     "attribute_channels", "attribute_dependency", "channel_direction", "check_layers",
-    "condition", "edit_s", "edit_w", "flatten_styles", "ganspace", "interfacegan",
-    "latent_signature", "localise_channels", "logistic_direction", "mean_difference",
-    "paired_difference", "sample_and_measure", "sefa", "unflatten_styles",
+    "condition", "edit_s", "edit_w", "ganspace", "interfacegan",
+    "localise_channels", "logistic_direction", "mean_difference",
+    "paired_difference", "sample_and_measure", "sefa",
 ]

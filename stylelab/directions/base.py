@@ -20,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..models.base import StyleGenerator, Styles
+from ..models.stylespace import flatten_styles, latent_signature, unflatten_styles
 
 SPACES = ("w", "s")
 FORMAT_VERSION = 1
@@ -129,43 +130,12 @@ class Direction:
             raise DirectionError(f"{path} is not a stylelab direction file: {err}") from err
 
 
-def latent_signature(G: StyleGenerator, space: str) -> str:
-    """A short description of ``G``'s latent layout in ``space`` (model, dims, layers)."""
-    if space == "w":
-        return f"{G.model_name}:w{G.w_dim}x{G.num_ws}"
-    return f"{G.model_name}:s{s_dim(G)}x{len(G.style_layers)}"
-
-
-def s_dim(G: StyleGenerator) -> int:
-    """Total StyleSpace channels."""
-    return sum(layer.channels for layer in G.style_layers)
-
-
-def s_offsets(G: StyleGenerator) -> dict[str, tuple[int, int]]:
-    """``{layer name: (start, stop)}`` of each style layer in the flattened S vector."""
-    out, start = {}, 0
-    for layer in G.style_layers:
-        out[layer.name] = (start, start + layer.channels)
-        start += layer.channels
-    return out
-
-
-def flatten_styles(G: StyleGenerator, styles: Styles) -> torch.Tensor:
-    """``{layer: (N, C_l)}`` -> ``(N, S)``."""
-    return torch.cat([styles[layer.name] for layer in G.style_layers], dim=1)
-
-
-def unflatten_styles(G: StyleGenerator, flat: torch.Tensor) -> Styles:
-    """``(N, S)`` -> ``{layer: (N, C_l)}``."""
-    return {name: flat[:, a:b] for name, (a, b) in s_offsets(G).items()}
-
-
-def channel_name(G: StyleGenerator, index: int) -> str:
-    """Flat S index -> ``"layer:channel"``."""
-    for name, (a, b) in s_offsets(G).items():
-        if a <= index < b:
-            return f"{name}:{index - a}"
-    raise DirectionError(f"S index {index} is outside 0..{s_dim(G) - 1}")
+@torch.no_grad()
+def spread_along(G: StyleGenerator, vectors: torch.Tensor, samples: int = 4000) -> torch.Tensor:
+    """``(K,)`` standard deviation of ``G``'s W distribution along each row of ``vectors``
+    ``(K, w_dim)`` (unit rows: the slider unit of a W direction)."""
+    w = G.sample_w(samples, seed=0).double().cpu()
+    return (w @ vectors.double().cpu().T).std(0).float()
 
 
 def check_layers(G: StyleGenerator, layers: tuple[int, int] | None) -> tuple[int, int]:

@@ -9,7 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..models.base import StyleGenerator
-from .base import channel_name, flatten_styles, s_dim, unflatten_styles
+from ..models.stylespace import channel_name, flatten_styles, s_dim, unflatten_styles
 from .measures import FaceMeasurer, MeasuredSamples
 from .stylespace import (
     attribute_channels,

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from ..models.base import StyleGenerator
-from .base import Direction, DirectionError, latent_signature
+from ..models.stylespace import latent_signature
+from .base import Direction, DirectionError
 
 
 @dataclass(frozen=True)
@@ -25,18 +25,6 @@ class GANSpaceConfig:
     components: int = 80
     batch_size: int = 10_000
     seed: int = 0
-
-
-@torch.no_grad()
-def sample_w(G: StyleGenerator, samples: int, seed: int = 0, batch_size: int = 10_000,
-             progress: bool = True) -> torch.Tensor:
-    """``(samples, w_dim)`` mapped from seeded Gaussian z, float64 on the CPU."""
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for start in tqdm(range(0, samples, batch_size), desc="map z", disable=not progress):
-        z = torch.randn(min(batch_size, samples - start), G.z_dim, generator=gen)
-        out.append(G.map(z.to(G.device)).double().cpu())
-    return torch.cat(out)
 
 
 def pca(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -61,7 +49,8 @@ def ganspace(G: StyleGenerator, config: GANSpaceConfig = GANSpaceConfig(),
     k = min(config.components, G.w_dim)
     if config.samples <= G.w_dim:
         raise DirectionError(f"PCA of a {G.w_dim}-D space needs more than {G.w_dim} samples")
-    w = sample_w(G, config.samples, config.seed, config.batch_size, progress)
+    with torch.no_grad():
+        w = G.sample_w(config.samples, seed=config.seed, batch_size=config.batch_size).double().cpu()
     mean, comps, variances = pca(w, k)
     ratio = variances / variances.sum()
     return Direction(

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from ..models.base import StyleGenerator
-from .base import Direction, DirectionError, latent_signature
+from ..models.stylespace import latent_signature
+from .base import Direction, DirectionError
 from .measures import MeasuredSamples
 
 

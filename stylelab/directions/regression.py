@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from ..models.base import StyleGenerator
-from .base import Direction, DirectionError, latent_signature
+from ..models.stylespace import latent_signature
+from .base import Direction, DirectionError, spread_along
 
 MIN_PER_CLASS = 2
 
@@ -40,7 +41,9 @@ def _check(G: StyleGenerator, w: np.ndarray, labels: np.ndarray, name: str,
 def _direction(G: StyleGenerator, name: str, vector: np.ndarray, w: np.ndarray, method: str,
                info: dict) -> Direction:
     unit = vector / max(np.linalg.norm(vector), 1e-12)
-    spread = float((w @ unit).std()) or 1.0
+    # the slider unit: the spread of G's own W distribution along the direction, as for every
+    # other direction (the labelled latents, e.g. a few inverted photos, can be far off it)
+    spread = float(spread_along(G, torch.tensor(unit[None]))[0]) or 1.0
     return Direction(names=[name], vectors=torch.tensor(unit[None]), scales=torch.tensor([spread]),
                      space="w", model=G.model_name, method=method,
                      signature=latent_signature(G, "w"), metadata=info)

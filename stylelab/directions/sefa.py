@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 
 from ..models.base import StyleGenerator, module_key
-from .base import Direction, DirectionError, check_layers, latent_signature
+from ..models.stylespace import latent_signature
+from .base import Direction, DirectionError, check_layers, spread_along
 
 
 @torch.no_grad()
@@ -41,7 +42,7 @@ def sefa(G: StyleGenerator, layers: tuple[int, int] | None = None, components: i
     signs = torch.sign(vectors.gather(1, vectors.abs().argmax(1, keepdim=True)))
     # a unit W direction; strength 1 = 3 of W's per-dimension spreads along it is the
     # usual SeFa slider range, so scale by the data's spread along each vector
-    spread = _spread_along(G, vectors * signs)
+    spread = spread_along(G, vectors * signs)
     return Direction(names=[f"sefa{i}" for i in range(len(order))],
                      vectors=(vectors * signs).float(), scales=spread, space="w",
                      model=G.model_name, method="sefa", signature=latent_signature(G, "w"),
@@ -49,8 +50,4 @@ def sefa(G: StyleGenerator, layers: tuple[int, int] | None = None, components: i
                      metadata={"eigenvalues": values[order].tolist(), "style_layers": chosen})
 
 
-@torch.no_grad()
-def _spread_along(G: StyleGenerator, vectors: torch.Tensor, samples: int = 4000) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(0)
-    w = G.map(torch.randn(samples, G.z_dim, generator=gen).to(G.device)).double().cpu()
-    return (w @ vectors.T).std(0).float()
+

@@ -23,15 +23,15 @@ from tqdm.auto import tqdm
 
 from ..faces.regions import region_masks
 from ..models.base import StyleGenerator
-from .base import (
-    Direction,
-    DirectionError,
+from ..models.stylespace import (
     channel_name,
     flatten_styles,
     latent_signature,
     s_dim,
+    style_std,
     unflatten_styles,
 )
+from .base import Direction, DirectionError
 from .measures import MeasuredSamples
 
 PARTS = ("mouth", "eyes", "brows", "nose")
@@ -78,14 +78,6 @@ class Localisation:
         alive = total >= total.quantile(min_energy_quantile)
         score = torch.where(alive, self.share[r], torch.zeros_like(total))
         return score.argsort(descending=True)[:k].tolist()
-
-
-def style_std(G: StyleGenerator, samples: int = 2000, seed: int = 0) -> torch.Tensor:
-    """``(S,)`` standard deviation of each S channel over mapped z (truncation 1)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        w = G.map(torch.randn(samples, G.z_dim, generator=gen).to(G.device))
-        return flatten_styles(G, G.w_to_s(w)).std(0).cpu()
 
 
 def localise_channels(G: StyleGenerator, w: torch.Tensor, landmarks: list[np.ndarray],

@@ -22,9 +22,10 @@ VGG backbone is already in the torch hub cache (nothing is ever downloaded),
 ``"auto"`` uses real LPIPS instead; ``"lpips"`` requires it and ``"ms-ssim"``
 never uses it.
 
-Identity: any callable ``identity(images (N, 3, S, S) in [-1, 1]) -> (N,) loss``, e.g.
-``1 - cosine`` to the target's face embedding (such as the face-identity model of
-``stylelab.faces``); the caller builds it, since it depends on the target.
+Identity: any :class:`IdentityLoss` model (``embed`` + ``identity_loss``, such as
+:class:`stylelab.faces.IdentityModel`); the objective embeds the target once and uses
+``identity_loss(image, reference)``. StyleCLIP's optimisation and mapper take the same
+interface.
 
 Noise: both stylelab generators render with fixed ("const") noise buffers, which
 are not optimised, so the StyleGAN2 projector's noise regulariser is not needed;
@@ -36,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +45,28 @@ from torch import nn
 
 from ..metrics import combine_ms_ssim, ms_ssim_scales, ssim_pyramid
 
-IdentityLoss = Callable[[torch.Tensor], torch.Tensor]
+
+@runtime_checkable
+class IdentityLoss(Protocol):
+    """A face-identity model used as a loss (one interface for every method).
+
+    ``embed(images (N, 3, S, S) in [-1, 1]) -> (N, D)`` descriptors (differentiable);
+    ``identity_loss(images, reference (D,) or (N, D)) -> (N,)``, e.g. ``1 - cosine``.
+    """
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor: ...
+
+    def identity_loss(self, images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor: ...
+
+
+def identity_term(identity: IdentityLoss | None, target: torch.Tensor
+                  ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """``images -> (N,)`` identity loss to ``target``'s face (embedded once), or None."""
+    if identity is None:
+        return None
+    with torch.no_grad():
+        reference = identity.embed(target).detach()
+    return lambda images: identity.identity_loss(images, reference)
 PERCEPTUAL_KINDS = ("auto", "ms-ssim", "lpips")
 
 
@@ -131,7 +154,8 @@ class Objective:
 
     def __init__(self, config: InversionLoss, target: torch.Tensor, w_avg: torch.Tensor,
                  identity: IdentityLoss | None = None):
-        self.config, self.target, self.w_avg, self.identity = config, target.detach(), w_avg, identity
+        self.config, self.target, self.w_avg = config, target.detach(), w_avg
+        self.identity = identity_term(identity, self.target)
         self.perceptual_kind, self.perceptual = perceptual_fn(config.perceptual)
 
     def __call__(self, image: torch.Tensor, latent: torch.Tensor

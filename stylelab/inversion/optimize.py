@@ -18,10 +18,8 @@ with the lowest loss is returned.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -32,7 +30,8 @@ from tqdm.auto import tqdm
 from ..images import from_pil
 from ..metrics import ms_ssim, psnr
 from ..models.base import StyleGenerator
-from .losses import IdentityLoss, InversionLoss, Objective, build_loss
+from ..optim import StopCheck, flush_denormals, projector_lr, stopped
+from .losses import IdentityLoss, InversionLoss, Objective, build_loss, identity_term
 from .result import InversionResult
 
 SPACES = ("w", "w+")
@@ -99,61 +98,44 @@ def initial_latent(G: StyleGenerator, space: str, init: torch.Tensor | None = No
 
 def learning_rate(step: int, config: OptimizeConfig) -> float:
     """StyleGAN2 projector schedule: linear ramp-up, cosine ramp-down, peak ``config.lr``."""
-    t = step / config.steps
-    ramp = min(1.0, (1.0 - t) / config.lr_rampdown) if config.lr_rampdown > 0 else 1.0
-    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
-    if config.lr_rampup > 0:
-        ramp *= min(1.0, t / config.lr_rampup)
-    return config.lr * ramp
+    return projector_lr(step, config.steps, config.lr, config.lr_rampup, config.lr_rampdown)
 
 
 def w_spread(G: StyleGenerator, samples: int = 2000, seed: int = 0) -> float:
     """RMS per dimension of ``w - w_avg`` over ``samples`` mapped z (deterministic)."""
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(samples, G.z_dim, generator=gen).to(G.device)
     with torch.no_grad():
-        return float((G.map(z) - G.w_avg).square().mean().sqrt())
+        return float((G.sample_w(samples, seed=seed) - G.w_avg).square().mean().sqrt())
 
 
 def invert(G: StyleGenerator, target: torch.Tensor | Image.Image,
            config: OptimizeConfig = OptimizeConfig(), identity: IdentityLoss | None = None,
-           *, init: torch.Tensor | None = None, progress: bool = True) -> InversionResult:
+           *, init: torch.Tensor | None = None, progress: bool = True,
+           stop: StopCheck | None = None) -> InversionResult:
     """Invert ``target`` (PIL, or ``(1, 3, S, S)`` in [-1, 1]) into ``G``'s W or W+ space.
 
-    ``identity``: optional ``images -> (N,) loss`` (see :mod:`.losses`). ``init``: a W or
-    W+ latent to start from instead of ``w_avg``. ``G`` is not modified.
+    ``identity``: optional :class:`~.losses.IdentityLoss` model. ``init``: a W or W+ latent
+    to start from instead of ``w_avg``. ``stop``: polled every step; True ends the run with
+    the best latent so far. ``G`` is not modified.
     """
     start = time.perf_counter()
     target = prepare_target(target, config.size, G)
     objective = build_loss(config.loss, target, G.w_avg, identity)
     latent, history = optimize_latent(G, objective, initial_latent(G, config.space, init),
-                                      target.shape[-1], config, progress)
+                                      target.shape[-1], config, progress, stop)
     return finish(G, latent, target, identity, history, start, method="optimize",
                   noise_mode=config.noise_mode, config=asdict(config))
 
 
-@contextlib.contextmanager
-def flush_denormals() -> Iterator[None]:
-    """Flush denormal floats to zero inside the block (CPU). Tiny gradients in the backward
-    pass otherwise take the slow denormal path: a W+ step at 256px went from about 195-225
-    to 181-186 ms. PyTorch has no getter for the flag, so it is reset to the default (off)."""
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-
-
 def optimize_latent(G: StyleGenerator, objective: Objective, latent: torch.Tensor, size: int,
-                    config: OptimizeConfig, progress: bool = True
+                    config: OptimizeConfig, progress: bool = True, stop: StopCheck | None = None
                     ) -> tuple[torch.Tensor, list[dict[str, float]]]:
     """Adam on ``latent`` (a leaf W or W+ tensor); returns (lowest-loss latent, history)."""
     with flush_denormals():
-        return _adam_loop(G, objective, latent, size, config, progress)
+        return _adam_loop(G, objective, latent, size, config, progress, stop)
 
 
 def _adam_loop(G: StyleGenerator, objective: Objective, latent: torch.Tensor, size: int,
-               config: OptimizeConfig, progress: bool
+               config: OptimizeConfig, progress: bool, stop: StopCheck | None
                ) -> tuple[torch.Tensor, list[dict[str, float]]]:
     optimizer = torch.optim.Adam([latent], lr=config.lr, betas=(0.9, 0.999))
     noise_gen = torch.Generator(device=G.device).manual_seed(config.seed)
@@ -161,6 +143,8 @@ def _adam_loop(G: StyleGenerator, objective: Objective, latent: torch.Tensor, si
     best_loss, best, stale = math.inf, latent.detach().clone(), 0
     history: list[dict[str, float]] = []
     for step in tqdm(range(config.steps), desc=f"invert {config.space}", disable=not progress):
+        if stopped(stop):
+            break
         lr = learning_rate(step, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -201,8 +185,9 @@ def finish(G: StyleGenerator, latent: torch.Tensor, target: torch.Tensor,
     with torch.no_grad():
         image = G.synthesis(latent, size=target.shape[-1], noise_mode=noise_mode)
         metrics = {"psnr": float(psnr(image, target)), "ms_ssim": float(ms_ssim(image, target))}
-        if identity is not None:
-            metrics["identity"] = 1.0 - float(identity(image).mean())
+        term = identity_term(identity, target)
+        if term is not None:
+            metrics["identity"] = 1.0 - float(term(image).mean())
     return InversionResult(
         latent=latent.detach().cpu(), space="w+" if latent.ndim == 3 else "w",
         reconstruction=image.cpu(), generator_delta=delta, history=history, metrics=metrics,

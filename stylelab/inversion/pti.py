@@ -40,8 +40,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..models.base import StyleGenerator
+from ..optim import StopCheck, flush_denormals, stopped
 from .losses import IdentityLoss, InversionLoss, build_loss
-from .optimize import OptimizeConfig, finish, flush_denormals, invert, prepare_target
+from .optimize import OptimizeConfig, finish, invert, prepare_target
 from .result import InversionResult
 
 LR_SCALES = ("auto", "rms", "none")
@@ -122,15 +123,17 @@ def weight_delta(original: StyleGenerator, tuned: StyleGenerator) -> dict[str, t
 
 def invert_pti(G: StyleGenerator, target: torch.Tensor | Image.Image,
                config: PTIConfig = PTIConfig(), identity: IdentityLoss | None = None,
-               *, init: torch.Tensor | None = None, progress: bool = True) -> InversionResult:
+               *, init: torch.Tensor | None = None, progress: bool = True,
+               stop: StopCheck | None = None) -> InversionResult:
     """PTI: W pivot of ``target`` (PIL or ``(1, 3, S, S)`` in [-1, 1]), then tune a copy of ``G``.
 
     Returns a "pti" :class:`InversionResult` (pivot latent ``(1, w_dim)``, ``generator_delta``);
     its metrics add "pivot_psnr" and "pivot_ms_ssim" (before tuning). ``G`` is unchanged.
+    ``stop``: polled every step of both phases; True ends the run with what it has.
     """
     start = time.perf_counter()
     target = prepare_target(target, config.pivot.size, G)
-    pivot = invert(G, target, config.pivot, identity, init=init, progress=progress)
+    pivot = invert(G, target, config.pivot, identity, init=init, progress=progress, stop=stop)
     w = pivot.latent.to(G.device)
     tuned = copy.deepcopy(G).requires_grad_(False)
     params = tunable_parameters(tuned)
@@ -140,7 +143,7 @@ def invert_pti(G: StyleGenerator, target: torch.Tensor | Image.Image,
                                               resolve_lr_scale(G, config.lr_scale)))
     history = [{**h, "phase": "pivot"} for h in pivot.history]
     with flush_denormals():
-        history += _tune(G, tuned, optimizer, w, target, config, identity, progress)
+        history += _tune(G, tuned, optimizer, w, target, config, identity, progress, stop)
     tuned.requires_grad_(False)
     result = finish(tuned, w, target, identity, history, start, method="pti",
                     noise_mode=config.pivot.noise_mode, config=asdict(config),
@@ -151,13 +154,16 @@ def invert_pti(G: StyleGenerator, target: torch.Tensor | Image.Image,
 
 def _tune(G: StyleGenerator, tuned: StyleGenerator, optimizer: torch.optim.Optimizer,
           w: torch.Tensor, target: torch.Tensor, config: PTIConfig,
-          identity: IdentityLoss | None, progress: bool) -> list[dict[str, float]]:
+          identity: IdentityLoss | None, progress: bool, stop: StopCheck | None
+          ) -> list[dict[str, float]]:
     """The tuning loop; returns one history dict per step."""
     objective = build_loss(config.tune_loss, target, G.w_avg, identity)
     size, noise_mode = target.shape[-1], config.pivot.noise_mode
     gen = torch.Generator().manual_seed(config.pivot.seed + 1)
     history = []
     for step in tqdm(range(config.tune_steps), desc="pti tune", disable=not progress):
+        if stopped(stop):
+            break
         total, terms = objective(tuned.synthesis(w, size=size, noise_mode=noise_mode), w)
         if config.locality_weight > 0:
             w_r = locality_codes(G, w, config, gen)

@@ -74,6 +74,7 @@ class StyleGenerator(nn.Module, ABC):
     affines: nn.ModuleDict
     w_avg: torch.Tensor
     model_name: str = "custom"  # set by the registry; directions and caches are keyed by it
+    default_truncation: float = 0.7  # the registry sets each model's usual psi
 
     # ------------------------------------------------------------------ shapes
     @property
@@ -116,6 +117,17 @@ class StyleGenerator(nn.Module, ABC):
             raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}")
         w = self.mapping(z.to(self.device, torch.float32))
         return self.truncate(w, truncation_psi)
+
+    def sample_w(self, n: int, *, seed: int = 0, truncation_psi: float = 1.0,
+                 batch_size: int = 10_000) -> torch.Tensor:
+        """``(n, w_dim)`` W of ``n`` Gaussian z drawn from a local generator seeded with ``seed``
+        (the caller's global RNG is untouched), mapped ``batch_size`` at a time."""
+        gen = torch.Generator().manual_seed(int(seed))
+        out = []
+        for start in range(0, n, batch_size):
+            z = torch.randn(min(batch_size, n - start), self.z_dim, generator=gen)
+            out.append(self.map(z.to(self.device), truncation_psi))
+        return torch.cat(out) if out else torch.zeros(0, self.w_dim, device=self.device)
 
     def truncate(
         self, w: torch.Tensor, psi: float = 1.0, cutoff: int | None = None

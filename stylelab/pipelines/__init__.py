@@ -1,5 +1,8 @@
 """Pipelines: user-level operations that hide tensor plumbing (used by the CLI and the hub)."""
 
-from .generate import GenerationPipeline, get_pipeline
+from .edit import EditPipeline
+from .generate import GenerationPipeline
+from .invert import InversionPipeline
+from .textedit import TextEditPipeline
 
-__all__ = ["GenerationPipeline", "get_pipeline"]
+__all__ = ["EditPipeline", "GenerationPipeline", "InversionPipeline", "TextEditPipeline"]

@@ -1,15 +1,15 @@
 """Slider editing of one face: named (InterFaceGAN), GANSpace and StyleSpace directions,
 conditional toggles, a W+ layer range, and custom directions from labelled photo folders.
 
->>> pipe = EditPipeline("mobilestylegan-ffhq")
+>>> pipe = EditPipeline.from_name("mobilestylegan-ffhq")
 >>> w = pipe.seed_latent(0, 0.7)
 >>> image = pipe.render(w, {"interfacegan/smile": 2.0, "ganspace/pc0": -1.0})
 """
 
 from __future__ import annotations
 
+import math
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +24,15 @@ from ..directions.interfacegan import condition
 from ..directions.library import SUPERVISED, DirectionLibrary
 from ..directions.regression import logistic_direction, mean_difference
 from ..images import to_pil
-from ..inversion.result import apply_generator_delta
-from ..latents import check_truncation, z_from_seeds
+from ..inversion.losses import IdentityLoss
+from ..latents import MAX_SEED, check_truncation, parse_seeds, z_from_seeds
 from ..models.base import StyleGenerator
-from .generate import get_pipeline
+from ..registry import DEFAULT_MODEL, load_generator
+from .tuned import TunedGenerators
 
 STRENGTH_LIMITS = {"interfacegan": 5.0, "ganspace": 5.0, "stylespace": 30.0, "custom": 5.0}
 PCA_SLIDERS = 10
+SLIDER_HINTS = {"gender": " (+ male, − female)", "age": " (+ older)", "yaw": " (head turn)"}
 
 
 @dataclass(frozen=True)
@@ -51,18 +53,27 @@ class SliderSpec:
 
 
 class EditPipeline:
-    """Edits faces of ``model_name`` with the generator's :class:`DirectionLibrary`."""
+    """Edits faces of generator ``G`` with its :class:`DirectionLibrary` (``directions``;
+    default: the shipped or cached sets of ``G.model_name``).
 
-    def __init__(self, model_name: str = "mobilestylegan-ffhq", size: int = 256):
-        self.generation = get_pipeline(model_name)
+    ``size``: the preferred output size (256 for slider redraws). ``identity``: the face
+    identity model used when photos are inverted for a custom direction (loaded on demand).
+    """
+
+    def __init__(self, G: StyleGenerator, directions: DirectionLibrary | None = None,
+                 size: int = 256, identity: IdentityLoss | None = None):
+        self.G = G
         self.preferred_size = size
-        self._library: DirectionLibrary | None = None
-        self._tuned: OrderedDict[int, StyleGenerator] = OrderedDict()
+        self.identity = identity
+        self._library = directions
+        self._tuned = TunedGenerators(G)
         self._lock = threading.Lock()
 
-    @property
-    def G(self) -> StyleGenerator:
-        return self.generation.G
+    @classmethod
+    def from_name(cls, model_name: str = DEFAULT_MODEL, size: int = 256,
+                  device: str = "cpu") -> EditPipeline:
+        """The pipeline for registry model ``model_name`` (weights load now)."""
+        return cls(load_generator(model_name, device), size=size)
 
     @property
     def size(self) -> int:
@@ -71,15 +82,16 @@ class EditPipeline:
 
     @property
     def library(self) -> DirectionLibrary:
-        if self._library is None:
-            self._library = DirectionLibrary(self.G)
-        return self._library
+        with self._lock:
+            if self._library is None:
+                self._library = DirectionLibrary(self.G)
+            return self._library
 
     # ------------------------------------------------------------------ sliders
     def sliders(self) -> list[SliderSpec]:
         """Every slider the Edit tab shows, in order. Cheap: direction sets that are not
         shipped or cached are computed only when a slider first moves."""
-        specs = [SliderSpec(f"interfacegan/{n}", n.replace("_", " "), STRENGTH_LIMITS["interfacegan"])
+        specs = [SliderSpec(f"interfacegan/{n}", _label(n), STRENGTH_LIMITS["interfacegan"])
                  for n in self._names("interfacegan", SUPERVISED)]
         specs += [SliderSpec(f"ganspace/pc{i}", f"PC {i}", STRENGTH_LIMITS["ganspace"])
                   for i in range(PCA_SLIDERS)]
@@ -105,22 +117,13 @@ class EditPipeline:
     # ------------------------------------------------------------------ sources
     @torch.inference_mode()
     def seed_latent(self, seed: int, truncation: float = 0.7) -> torch.Tensor:
-        """``(1, w_dim)`` W of a seed."""
-        if not 0 <= int(seed) < 2**32:
-            raise ValueError(f"seed must be in 0..{2**32 - 1}, got {seed}")
-        return self.G.map(z_from_seeds([int(seed)], self.G.z_dim), check_truncation(truncation))
+        """``(1, w_dim)`` W of a seed (a whole number in 0..2**32-1)."""
+        [seed] = parse_seeds(seed if isinstance(seed, str) else check_seed(seed))
+        return self.G.map(z_from_seeds([seed], self.G.z_dim), check_truncation(truncation))
 
     def generator_for(self, delta: dict[str, torch.Tensor] | None) -> StyleGenerator:
-        """``G``, or ``G`` tuned by a PTI ``delta`` (the last few are kept)."""
-        if not delta:
-            return self.G
-        with self._lock:
-            key = id(delta)
-            if key not in self._tuned:
-                self._tuned[key] = apply_generator_delta(self.G, delta)
-                while len(self._tuned) > 2:
-                    self._tuned.popitem(last=False)
-            return self._tuned[key]
+        """``G``, or a copy of ``G`` tuned by a PTI ``delta`` (see :class:`TunedGenerators`)."""
+        return self._tuned.get(delta)
 
     # ------------------------------------------------------------------ editing
     def edits(self, strengths: dict[str, float], layers: tuple[int, int] | None = None,
@@ -153,6 +156,15 @@ class EditPipeline:
             out.append((direction, name, value, layers if direction.space == "w" else None))
         return out
 
+    @staticmethod
+    def ignored_conditions(strengths: dict[str, float], conditions=()) -> list[str]:
+        """Notes for "keep unchanged" attributes that are being moved themselves (an
+        attribute cannot be held fixed while it is edited, so that toggle has no effect)."""
+        moved = {key.partition("/")[2] for key, v in strengths.items()
+                 if key.startswith("interfacegan/") and float(v or 0.0) != 0.0}
+        return [f"'keep unchanged: {c}' has no effect while the {c} slider itself moves"
+                for c in conditions if c in moved]
+
     @torch.inference_mode()
     def render(self, w: torch.Tensor, strengths: dict[str, float] | None = None, *,
                layers: tuple[int, int] | None = None, conditions=(),
@@ -167,19 +179,19 @@ class EditPipeline:
     # ------------------------------------------------------------- custom folders
     def direction_from_photos(self, with_attr: list[str | Path], without_attr: list[str | Path],
                               name: str = "custom", steps: int = 100,
-                              method: str = "mean-difference") -> Direction:
+                              method: str = "mean-difference", stop=None) -> Direction:
         """Invert two sets of photos into W (``steps`` each) and estimate a direction:
         ``"mean-difference"`` or ``"logistic"``. Faces that cannot be found are reported."""
         from .invert import InversionPipeline
 
         if len(with_attr) < 2 or len(without_attr) < 2:
             raise DirectionError("give at least 2 photos with the attribute and 2 without")
-        inverter = InversionPipeline(self.generation.spec.name, size=self.size)
+        inverter = InversionPipeline(self.G, identity=self.identity, size=self.size)
         latents, labels, failed = [], [], []
         photos = [(p, True) for p in with_attr] + [(p, False) for p in without_attr]
         for path, label in tqdm(photos, desc="invert labelled photos"):
             try:
-                outcome = inverter.invert(path, "w", steps, progress=False)
+                outcome = inverter.invert(path, "w", steps, progress=False, stop=stop)
             except ValueError as exc:
                 failed.append(f"{Path(str(path)).name}: {exc}")
                 continue
@@ -193,11 +205,16 @@ class EditPipeline:
         return direction
 
 
-_pipelines: dict[str, EditPipeline] = {}
+def _label(name: str) -> str:
+    """A slider label that says which way is which where it is not obvious."""
+    return name.replace("_", " ") + SLIDER_HINTS.get(name, "")
 
 
-def get_edit_pipeline(model_name: str = "mobilestylegan-ffhq") -> EditPipeline:
-    """One shared EditPipeline per model (directions load once)."""
-    if model_name not in _pipelines:
-        _pipelines[model_name] = EditPipeline(model_name)
-    return _pipelines[model_name]
+def check_seed(value: float | int | None) -> int:
+    """A seed typed in a number field: a whole number in 0..2**32-1, else ValueError."""
+    if value is None or not math.isfinite(float(value)) or not float(value).is_integer():
+        raise ValueError(f"a seed must be a whole number in 0..{MAX_SEED}, got {value}")
+    seed = int(value)
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed {seed} is out of range: use a whole number in 0..{MAX_SEED}")
+    return seed

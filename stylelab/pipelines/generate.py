@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from functools import lru_cache
-
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
@@ -18,27 +15,47 @@ from ..latents import (
     z_from_seeds,
 )
 from ..models.base import StyleGenerator
-from ..registry import get_spec, load_generator
+from ..registry import DEFAULT_MODEL, load_generator
+from .checks import check_count
+
+
+def layer_range(G: StyleGenerator, start: float, stop: float) -> range:
+    """The W+ entries ``start..stop`` (both inclusive, as the hub's sliders show them).
+
+    ValueError, in the same numbers, for non-integers, a reversed or an out-of-range pair."""
+    last = G.num_ws - 1
+    values = []
+    for name, value in (("from", start), ("to", stop)):
+        if value is None or not float(value).is_integer():
+            raise ValueError(f"W+ layer '{name}' must be a whole number in 0..{last}, got {value}")
+        values.append(int(value))
+    start, stop = values
+    if not (0 <= start <= last and 0 <= stop <= last):
+        raise ValueError(f"W+ layers {start}..{stop} are outside 0..{last} for this model")
+    if start > stop:
+        raise ValueError(f"W+ layers {start}..{stop}: 'from' must not be above 'to' "
+                         f"(e.g. {stop}..{start})")
+    return range(start, stop + 1)
 
 
 class GenerationPipeline:
-    """Loads generator ``model_name`` lazily, once, and renders PIL images from seeds.
+    """Renders PIL images from seeds with generator ``G`` (any :class:`StyleGenerator`:
+    a registry model, a file, a PTI-tuned or adapted copy).
 
     All inputs are validated with ValueError messages meant for end users.
+
+    >>> pipe = GenerationPipeline.from_name("mobilestylegan-ffhq")
+    >>> [(seed, image)] = pipe.generate("4", 0.7, 256)
     """
 
-    def __init__(self, model_name: str = "mobilestylegan-ffhq", device: str = "cpu"):
-        self.spec = get_spec(model_name)
-        self.device = device
-        self._G: StyleGenerator | None = None
-        self._lock = threading.Lock()
+    def __init__(self, G: StyleGenerator):
+        self.G = G
 
-    @property
-    def G(self) -> StyleGenerator:
-        with self._lock:
-            if self._G is None:
-                self._G = load_generator(self.spec.name, self.device)
-            return self._G
+    @classmethod
+    def from_name(cls, model_name: str = DEFAULT_MODEL, device: str = "cpu"
+                  ) -> GenerationPipeline:
+        """The pipeline for registry model ``model_name`` (its weights load now)."""
+        return cls(load_generator(model_name, device))
 
     def check_size(self, size: int | None) -> int:
         return self.G.check_size(None if size is None else int(size))
@@ -54,6 +71,8 @@ class GenerationPipeline:
                desc: str = "rendering") -> list[Image.Image]:
         """W or W+ latents -> PIL images, ``batch_size`` at a time, with a tqdm bar."""
         size = self.check_size(size)
+        if int(batch_size) < 1:
+            raise ValueError(f"batch size must be at least 1, got {batch_size}")
         images: list[Image.Image] = []
         for start in tqdm(range(0, len(w), batch_size), desc=desc, unit="batch"):
             images += to_pil(self.G.synthesis(w[start:start + batch_size], size=size))
@@ -68,11 +87,7 @@ class GenerationPipeline:
 
     def check_layers(self, start: int, stop: int) -> range:
         """W+ layer range ``start..stop`` inclusive, checked against ``num_ws``."""
-        n = self.G.num_ws
-        start, stop = int(start), int(stop)
-        if not (0 <= start <= stop < n):
-            raise ValueError(f"layer range {start}..{stop} is outside 0..{n - 1} for this model")
-        return range(start, stop + 1)
+        return layer_range(self.G, start, stop)
 
     @torch.inference_mode()
     def mix(self, seed_a: int, seed_b: int, layers: tuple[int, int], truncation: float = 0.7,
@@ -88,8 +103,7 @@ class GenerationPipeline:
                       layers: tuple[int, int] | None = None, truncation: float = 0.7,
                       size: int | None = 256) -> Image.Image:
         """A strip of ``steps`` images from A to B, in W or W+ (only ``layers`` move in W+)."""
-        if not 2 <= int(steps) <= 32:
-            raise ValueError("interpolation steps must be between 2 and 32")
+        steps = check_count(steps, "interpolation steps", 2, 32)
         w = self.w_from_seeds([seed_a, seed_b], truncation)
         rng = self.check_layers(*layers) if (layers is not None and space == "w+") else None
         path = interpolate(self.G, w[:1], w[1:], int(steps), space, rng)
@@ -97,9 +111,3 @@ class GenerationPipeline:
         frames = [self.G.synthesis(path[i:i + 8], size=size)
                   for i in tqdm(range(0, len(path), 8), desc="interpolation", unit="batch")]
         return Image.fromarray(strip(torch.cat(frames)))
-
-
-@lru_cache(maxsize=4)
-def get_pipeline(model_name: str = "mobilestylegan-ffhq", device: str = "cpu") -> GenerationPipeline:
-    """One shared pipeline per (model, device): weights are loaded once per process."""
-    return GenerationPipeline(model_name, device)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from PIL import Image
 
 from ..faces import AlignedFace, IdentityModel, align_face, load_image, paste_back
 from ..images import from_pil, to_pil
 from ..inversion import InversionResult, OptimizeConfig, PTIConfig, invert, invert_pti
+from ..inversion.losses import IdentityLoss
 from ..models.base import StyleGenerator
-from .generate import get_pipeline
+from ..optim import StopCheck
+from ..registry import DEFAULT_MODEL, load_generator
+from .checks import check_steps
 
 METHODS = ("w", "w+", "pti")
 MAX_STEPS = 5000
@@ -36,61 +39,63 @@ class InvertOutcome:
 
 
 def check_method(method: str, steps: int) -> tuple[str, int]:
+    """(method, steps) checked: a method in :data:`METHODS`, steps in 1..``MAX_STEPS``."""
     method = str(method).lower()
     if method not in METHODS:
         raise ValueError(f"unknown inversion method {method!r}; choose one of {', '.join(METHODS)}")
-    steps = int(steps)
-    if not 1 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {steps}")
-    return method, steps
+    return method, check_steps(steps, MAX_STEPS)
 
 
 class InversionPipeline:
-    """Inverts photos into generator ``model_name`` (weights shared with :func:`get_pipeline`)
-    at ``size`` pixels, or at the model's largest size below it when it has no such size."""
+    """Inverts photos into generator ``G`` at ``size`` pixels (at most ``G.resolution``).
 
-    def __init__(self, model_name: str = "mobilestylegan-ffhq", size: int = 256):
-        self.generation = get_pipeline(model_name)
-        self.size = min(size, self.generation.spec.resolution)
-        self._identity: IdentityModel | None = None
+    ``identity``: the face-identity loss model (default: dlib's, loaded on first use).
+
+    >>> pipe = InversionPipeline.from_name("mobilestylegan-ffhq")
+    >>> outcome = pipe.invert("photo.jpg", "w+", steps=300)
+    """
+
+    def __init__(self, G: StyleGenerator, identity: IdentityLoss | None = None, size: int = 256):
+        self.G = G
+        self.size = min(int(size), G.resolution)
+        self._identity = identity
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_name(cls, model_name: str = DEFAULT_MODEL, size: int = 256,
+                  device: str = "cpu") -> InversionPipeline:
+        """The pipeline for registry model ``model_name`` (weights load now)."""
+        return cls(load_generator(model_name, device), size=size)
 
     @property
-    def G(self) -> StyleGenerator:
-        return self.generation.G
-
-    @property
-    def identity_model(self) -> IdentityModel:
-        if self._identity is None:
-            self._identity = IdentityModel()
-        return self._identity
+    def identity_model(self) -> IdentityLoss:
+        with self._lock:
+            if self._identity is None:
+                self._identity = IdentityModel()
+            return self._identity
 
     def align(self, photo) -> tuple[Image.Image, AlignedFace]:
         """(upright RGB photo, FFHQ-aligned face at ``self.size``) from a path, bytes or PIL."""
         image = load_image(photo)
         return image, align_face(image, size=self.size)
 
-    def identity_loss(self, target: torch.Tensor):
-        """``images -> (N,)`` 1 - cosine of dlib identities to ``target`` (FFHQ-aligned)."""
-        model = self.identity_model
-        with torch.no_grad():
-            reference = model.embed(target)
-        return lambda images: model.identity_loss(images, reference)
-
     def invert(self, photo, method: str = "w+", steps: int = 300, seed: int = 0,
-               progress: bool = True) -> InvertOutcome:
-        """Invert the largest face of ``photo``; ``method`` in {"w", "w+", "pti"}."""
+               progress: bool = True, stop: StopCheck | None = None) -> InvertOutcome:
+        """Invert the largest face of ``photo``; ``method`` in {"w", "w+", "pti"}. For PTI,
+        ``steps`` is per phase: ``steps`` W-pivot steps, then ``steps`` tuning steps.
+        ``stop``: polled every step; True ends the run with what it has."""
         method, steps = check_method(method, steps)
         image, aligned = self.align(photo)
         size = self.G.check_size(self.size)
         target = from_pil(aligned.image, size)
-        identity = self.identity_loss(target)
+        identity = self.identity_model
         config = OptimizeConfig(space="w" if method in ("w", "pti") else "w+", steps=steps,
                                 seed=seed, size=size)
         if method == "pti":
             result = invert_pti(self.G, target, PTIConfig(pivot=config, tune_steps=steps),
-                                identity, progress=progress)
+                                identity, progress=progress, stop=stop)
         else:
-            result = invert(self.G, target, config, identity, progress=progress)
+            result = invert(self.G, target, config, identity, progress=progress, stop=stop)
         crop = to_pil(result.reconstruction)[0]
         return InvertOutcome(image, aligned, result, crop, paste_back(image, crop, aligned))
 

@@ -1,9 +1,9 @@
 """Text-driven editing of one face with StyleCLIP: global directions, latent optimization
 and latent mappers, on any registered CLIP-like model.
 
->>> pipe = TextEditPipeline("mobilestylegan-ffhq")
->>> w = pipe.edit.seed_latent(0)
->>> result = pipe.run("global", w, "a smiling face", "a face", clip="ViT-B/32", alpha=4)
+>>> pipe = TextEditPipeline.from_name("mobilestylegan-ffhq", clip="ViT-B/32")
+>>> w = pipe.G.sample_w(1, seed=0, truncation_psi=0.7)
+>>> result = pipe.run("global", w, "a smiling face", "a face", alpha=4)
 """
 
 from __future__ import annotations
@@ -19,15 +19,24 @@ import torch
 from ..cache import cache_dir
 from ..clip.base import ClipError, TextImageModel
 from ..clip.registry import DEFAULT_CLIP, load_clip
+from ..inversion.losses import IdentityLoss
 from ..models.base import StyleGenerator
+from ..registry import DEFAULT_MODEL, load_generator
 from ..styleclip.global_directions import apply_global, global_direction
 from ..styleclip.mapper import MapperConfig, apply_mapper, load_mapper, train_mapper
-from ..styleclip.optimize import ClipOptimizeConfig, TextEditResult, clip_metrics, optimize_text
+from ..styleclip.optimize import (
+    ClipOptimizeConfig,
+    TextEditResult,
+    clip_metrics,
+    optimize_text,
+)
 from ..styleclip.relevance import Relevance, RelevanceConfig, load_or_compute_relevance
 from ..styleclip.text import check_prompts, encode_prompt, text_direction
-from .edit import EditPipeline, get_edit_pipeline
+from .checks import check_number, check_steps
+from .tuned import TunedGenerators
 
 METHODS = ("global", "optimize", "mapper")
+SPACES = ("w+", "s")
 ALPHA_LIMIT = 15.0
 MAX_STEPS = 5000
 IDENTITY_MIN_SIZE = 128  # dlib identity needs a face of at least this many pixels
@@ -44,69 +53,83 @@ class TextEditSettings:
     space: str = "w+"
     notes: list[str] = field(default_factory=list)
 
-    def check(self) -> None:
+    def check(self, max_steps: int = MAX_STEPS) -> None:
+        """Validate every field (ValueError saying what is accepted); steps up to
+        ``max_steps`` (the hub passes its own, lower limit)."""
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if not -ALPHA_LIMIT <= self.alpha <= ALPHA_LIMIT:
-            raise ValueError(f"α must be within ±{ALPHA_LIMIT:g}, got {self.alpha:g}")
-        if not 0.0 <= self.beta < 1.0:
-            raise ValueError(f"β must be in [0, 1), got {self.beta:g}")
-        if self.method != "global" and not 1 <= int(self.steps) <= MAX_STEPS:
-            raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {self.steps}")
+        self.alpha = check_number(self.alpha, "α (strength)", -ALPHA_LIMIT, ALPHA_LIMIT)
+        self.beta = check_number(self.beta, "β (disentanglement)", 0.0, 0.99)
+        if self.space not in SPACES:
+            raise ValueError(f"optimization space must be one of {SPACES}, got {self.space!r}")
+        if self.method != "global":
+            self.steps = check_steps(self.steps, max_steps)
 
 
 class TextEditPipeline:
-    """StyleCLIP on the faces of ``model_name`` (shares the generator with the Edit tab)."""
+    """StyleCLIP on the faces of generator ``G`` with text-image model ``clip``.
 
-    def __init__(self, model_name: str = "mobilestylegan-ffhq", size: int = 256,
+    ``identity``: the face-identity loss model for optimization and mappers (default: dlib's,
+    loaded on first use; None is used for faces smaller than the identity net needs).
+    """
+
+    def __init__(self, G: StyleGenerator, clip: TextImageModel,
+                 identity: IdentityLoss | None = None, size: int = 256,
                  relevance: RelevanceConfig | None = None):
-        self.edit: EditPipeline = get_edit_pipeline(model_name)
+        self.G = G
+        self.clip = clip
         self.preferred_size = size
         self.relevance_config = relevance or RelevanceConfig(size=self.size)
-        self._relevance: dict[str, Relevance] = {}
-        self._identity = None
+        self._relevance: Relevance | None = None
+        self._identity = identity
+        self._tuned = TunedGenerators(G)
         self._lock = threading.Lock()
 
-    @property
-    def G(self) -> StyleGenerator:
-        return self.edit.G
+    @classmethod
+    def from_name(cls, model_name: str = DEFAULT_MODEL, clip: str = DEFAULT_CLIP,
+                  size: int = 256, device: str = "cpu") -> TextEditPipeline:
+        """The pipeline for registry generator ``model_name`` and CLIP model ``clip`` (any
+        name :func:`~stylelab.clip.load_clip` accepts); ClipError when it cannot load."""
+        return cls(load_generator(model_name, device), load_clip(clip, device), size=size)
 
     @property
     def size(self) -> int:
         return min(self.G.sizes, key=lambda s: abs(s - self.preferred_size))
 
-    def clip(self, name: str = DEFAULT_CLIP) -> TextImageModel:
-        return load_clip(name)
-
-    def identity(self):
-        """The dlib identity model, or None for faces too small for it (tiny test models)."""
+    def identity(self) -> IdentityLoss | None:
+        """The identity model, or None for faces too small for it (tiny test models)."""
         if self.size < IDENTITY_MIN_SIZE:
             return None
-        if self._identity is None:
-            from ..faces import IdentityModel
-
-            self._identity = IdentityModel()
-        return self._identity
-
-    def relevance(self, clip: TextImageModel, progress: bool = True) -> Relevance:
-        """Cached channel relevance of (G, clip); computed once (progress via tqdm)."""
         with self._lock:
-            if clip.name not in self._relevance:
-                self._relevance[clip.name] = load_or_compute_relevance(
-                    self.G, clip, self.relevance_config, progress=progress)
-            return self._relevance[clip.name]
+            if self._identity is None:
+                from ..faces import IdentityModel
+
+                self._identity = IdentityModel()
+            return self._identity
+
+    def generator_for(self, delta: dict[str, torch.Tensor] | None) -> StyleGenerator:
+        """``G``, or ``G`` tuned by a PTI ``delta``."""
+        return self._tuned.get(delta)
+
+    def relevance(self, progress: bool = True) -> Relevance:
+        """Channel relevance of (G, clip): from the disk cache, or computed once (tqdm)."""
+        with self._lock:
+            if self._relevance is None:
+                self._relevance = load_or_compute_relevance(
+                    self.G, self.clip, self.relevance_config, progress=progress)
+            return self._relevance
 
     # ------------------------------------------------------------------ methods
     def run(self, method: str, w: torch.Tensor, target: str, neutral: str = "a face", *,
-            clip: str = DEFAULT_CLIP, alpha: float = 4.0, beta: float = 0.1, steps: int = 60,
-            space: str = "w+", delta: dict[str, torch.Tensor] | None = None,
-            progress: bool = True) -> TextEditResult:
+            alpha: float = 4.0, beta: float = 0.1, steps: int = 60, space: str = "w+",
+            delta: dict[str, torch.Tensor] | None = None, progress: bool = True
+            ) -> TextEditResult:
         """Edit the face ``w`` ((1, w_dim) or W+) towards ``target``; ``delta``: PTI weights."""
-        settings = TextEditSettings(method, float(alpha), float(beta), int(steps), space)
+        settings = TextEditSettings(method, alpha, beta, steps, space)
         settings.check()
-        model = self.clip(clip)
+        model = self.clip
         notes = check_prompts(model, target, neutral if method == "global" else None)
-        G = self.edit.generator_for(delta)
+        G = self.generator_for(delta)
         if method == "global":
             result = self._global(G, model, w, target, neutral, settings, progress)
         elif method == "optimize":
@@ -119,7 +142,7 @@ class TextEditPipeline:
         return result
 
     def _global(self, G, model, w, target, neutral, settings, progress) -> TextEditResult:
-        relevance = self.relevance(model, progress)
+        relevance = self.relevance(progress)
         relevance.check(G, model)
         direction = global_direction(relevance, text_direction(model, target, neutral),
                                      settings.beta)
@@ -136,21 +159,20 @@ class TextEditPipeline:
                                                        "top_channels": direction.top(G, 8)},
                               before=before.cpu())
 
-    def mapper_path(self, model: TextImageModel, prompt: str) -> Path:
+    def mapper_path(self, prompt: str) -> Path:
         slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40] or "prompt"
         digest = hashlib.sha1(prompt.encode()).hexdigest()[:8]
-        return (cache_dir() / "styleclip" / self.G.model_name / "mappers" / model.cache_key
+        return (cache_dir() / "styleclip" / self.G.model_name / "mappers" / self.clip.cache_key
                 / f"{slug}-{digest}.safetensors")
 
-    def train_mapper(self, model: TextImageModel, prompt: str, steps: int,
-                     progress: bool = True):
+    def train_mapper(self, prompt: str, steps: int, progress: bool = True):
         """Train (resuming the cached checkpoint) a mapper for ``prompt`` to ``steps``."""
         config = MapperConfig(prompt=prompt, steps=steps, size=self.size)
-        return train_mapper(self.G, model, config, identity=self.identity(),
-                            checkpoint=self.mapper_path(model, prompt), progress=progress)
+        return train_mapper(self.G, self.clip, config, identity=self.identity(),
+                            checkpoint=self.mapper_path(prompt), progress=progress)
 
     def _mapper(self, G, model, w, target, settings, progress) -> TextEditResult:
-        path = self.mapper_path(model, target)
+        path = self.mapper_path(target)
         notes = []
         trained = 0
         if path.is_file():
@@ -159,7 +181,7 @@ class TextEditPipeline:
         if trained < settings.steps:
             notes.append(f"trained the mapper for '{target}' to {settings.steps} steps "
                          f"(from {trained}); later runs reuse it")
-            mapper = self.train_mapper(model, target, settings.steps, progress).mapper
+            mapper = self.train_mapper(target, settings.steps, progress).mapper
         else:
             notes.append(f"used the cached mapper for '{target}' ({trained} steps)")
         with torch.no_grad():
@@ -172,14 +194,5 @@ class TextEditPipeline:
                               before=before.cpu())
 
 
-_pipelines: dict[str, TextEditPipeline] = {}
 
-
-def get_text_pipeline(model_name: str = "mobilestylegan-ffhq") -> TextEditPipeline:
-    """One shared TextEditPipeline per generator (relevance and identity load once)."""
-    if model_name not in _pipelines:
-        _pipelines[model_name] = TextEditPipeline(model_name)
-    return _pipelines[model_name]
-
-
-__all__ = ["METHODS", "ClipError", "TextEditPipeline", "TextEditSettings", "get_text_pipeline"]
+__all__ = ["METHODS", "ClipError", "TextEditPipeline", "TextEditSettings"]

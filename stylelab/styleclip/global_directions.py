@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..directions.base import channel_name, flatten_styles, unflatten_styles
 from ..models.base import StyleGenerator, Styles
+from ..models.stylespace import channel_name, flatten_styles, unflatten_styles
 from .relevance import Relevance
 
 

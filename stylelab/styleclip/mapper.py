@@ -22,9 +22,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..clip.base import ClipError, TextImageModel
-from ..directions.base import latent_signature
-from ..inversion.optimize import flush_denormals
 from ..models.base import StyleGenerator
+from ..models.stylespace import latent_signature
+from ..optim import flush_denormals
 from .text import check_prompts, encode_prompt
 
 GROUPS = ("coarse", "medium", "fine")
@@ -106,8 +106,11 @@ class MapperTraining:
 
 
 def new_mapper(G: StyleGenerator, config: MapperConfig) -> LatentMapper:
-    torch.manual_seed(config.seed)
-    return LatentMapper(G.num_ws, G.w_dim, config.layers, groups=tuple(config.groups)).to(G.device)
+    """A freshly initialised mapper, seeded by ``config.seed`` (the global RNG is untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return LatentMapper(G.num_ws, G.w_dim, config.layers,
+                            groups=tuple(config.groups)).to(G.device)
 
 
 def train_mapper(G: StyleGenerator, clip: TextImageModel, config: MapperConfig, *,

@@ -7,7 +7,6 @@ offset in σ units (``s = s0 + u ⊙ σ``), so one learning rate suits every cha
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -15,10 +14,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..clip.base import TextImageModel
-from ..directions.base import flatten_styles, unflatten_styles
-from ..directions.stylespace import style_std
-from ..inversion.optimize import flush_denormals
 from ..models.base import StyleGenerator
+from ..models.stylespace import flatten_styles, style_std, unflatten_styles
+from ..optim import flush_denormals, projector_lr
 from .text import check_prompts, encode_prompt
 
 SPACES = ("w+", "s")
@@ -65,14 +63,6 @@ class TextEditResult:
     before: torch.Tensor | None = None
 
 
-def lr_at(step: int, config: ClipOptimizeConfig) -> float:
-    """StyleGAN-projector schedule: cosine ramp-down over the last ``rampdown`` fraction."""
-    t = step / config.steps
-    ramp = min(1.0, (1.0 - t) / config.rampdown)
-    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
-    return config.lr * ramp * min(1.0, t / config.rampup if config.rampup else 1.0)
-
-
 def optimize_text(G: StyleGenerator, clip: TextImageModel, w: torch.Tensor, prompt: str,
                   config: ClipOptimizeConfig = ClipOptimizeConfig(), *, identity=None,
                   progress: bool = True) -> TextEditResult:
@@ -95,7 +85,8 @@ def optimize_text(G: StyleGenerator, clip: TextImageModel, w: torch.Tensor, prom
         for step in tqdm(range(config.steps), desc=f"StyleCLIP optimise ({config.space})",
                          disable=not progress):
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, config)
+                group["lr"] = projector_lr(step, config.steps, config.lr, config.rampup,
+                                             config.rampdown)
             image = render(variable)
             terms = {"clip": 1 - (clip.encode_image(image) @ target).mean(),
                      "l2": pull(variable)}

@@ -33,9 +33,14 @@ from tqdm.auto import tqdm
 
 from ..cache import cache_dir, load_checked, save_checked
 from ..clip.base import ClipError, TextImageModel
-from ..directions.base import flatten_styles, latent_signature, s_dim, unflatten_styles
-from ..directions.stylespace import style_std
 from ..models.base import StyleGenerator
+from ..models.stylespace import (
+    flatten_styles,
+    latent_signature,
+    s_dim,
+    style_std,
+    unflatten_styles,
+)
 
 FD_SIGMAS = 5.0  # StyleCLIP's perturbation: ±5 standard deviations of the channel
 
@@ -116,10 +121,8 @@ def relevance_path(G: StyleGenerator, clip: TextImageModel) -> Path:
 
 def seeded_styles(G: StyleGenerator, n: int, psi: float, seed: int) -> torch.Tensor:
     """``(n, S)`` flattened styles of seeded faces."""
-    gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        w = G.map(torch.randn(n, G.z_dim, generator=gen).to(G.device), psi)
-        return flatten_styles(G, G.w_to_s(w))
+        return flatten_styles(G, G.w_to_s(G.sample_w(n, seed=seed, truncation_psi=psi)))
 
 
 def embed_styles(G: StyleGenerator, clip: TextImageModel, flat: torch.Tensor, size: int

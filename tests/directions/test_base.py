@@ -3,17 +3,8 @@
 import pytest
 import torch
 
-from stylelab.directions.base import (
-    Direction,
-    DirectionError,
-    apply_edits,
-    check_layers,
-    edit_w,
-    flatten_styles,
-    latent_signature,
-    s_dim,
-    unflatten_styles,
-)
+from stylelab.directions.base import Direction, DirectionError, apply_edits, check_layers, edit_w
+from stylelab.models.stylespace import flatten_styles, latent_signature, s_dim, unflatten_styles
 
 
 def make(G, space="w", names=("a", "b")):

@@ -53,7 +53,7 @@ def test_every_shipped_set_loads_and_fits(library, mobile):
 
 
 def test_shipped_localisation_puts_mouth_channels_on_the_mouth(library, mobile):
-    from stylelab.directions.base import s_dim
+    from stylelab.models.stylespace import s_dim
 
     loc = library.localisation()
     assert loc is not None and loc.energy.shape == (7, s_dim(mobile))

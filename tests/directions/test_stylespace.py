@@ -5,22 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from stylelab.directions.base import (
-    DirectionError,
-    apply_edits,
-    flatten_styles,
-    unflatten_styles,
-)
+from stylelab.directions.base import DirectionError, apply_edits
+from stylelab.models.stylespace import flatten_styles, unflatten_styles
 from stylelab.directions.measures import MeasuredSamples
-from stylelab.directions.stylespace import (
-    REGIONS,
-    attribute_channels,
-    attribute_dependency,
-    channel_direction,
-    disjoint_regions,
-    localise_channels,
-    style_std,
-)
+from stylelab.directions.stylespace import REGIONS, attribute_channels, attribute_dependency, channel_direction, disjoint_regions, localise_channels
+from stylelab.models.stylespace import style_std
 from stylelab.faces.identity import canonical_landmarks
 
 

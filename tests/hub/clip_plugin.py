@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from stylelab import load_generator
 from stylelab.clip import register_clip
-from stylelab.clip.constructed import PlantedChannelsClip
+from stylelab.testing.clip import PlantedChannelsClip
 
 PLANTED_CLIP = "test:planted-tiny"
 PLANTED = {"alpha": 5, "beta": 40, "gamma": 100}

@@ -53,7 +53,7 @@ def launch_hub(model: str, workdir: Path, plugins: str = "") -> Iterator[Hub]:
     env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
                HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(workdir / "hf"), STYLELAB_MODEL=model,
                STYLELAB_CACHE=str(workdir / "cache"), GRADIO_TEMP_DIR=str(workdir / "gradio"),
-               STYLELAB_PLUGINS=plugins,
+               STYLELAB_PLUGINS=",".join(filter(None, ["stylelab.testing", plugins])),
                PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent),
                                                         os.environ.get("PYTHONPATH")])))
     log = workdir / "server.log"

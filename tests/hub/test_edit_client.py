@@ -13,7 +13,14 @@ if TYPE_CHECKING:
     from conftest import Hub
     from gradio_client import Client
 
-from stylelab.pipelines.edit import get_edit_pipeline
+from functools import cache
+
+from stylelab.pipelines.edit import EditPipeline
+
+
+@cache
+def get_edit_pipeline(model: str) -> EditPipeline:
+    return EditPipeline.from_name(model)
 
 
 def slider_keys(model: str) -> list[str]:

@@ -91,16 +91,32 @@ def test_pil_target_and_init(tiny):
     assert float(latent_error(r.latent, w)) < 0.05  # started at the answer and stayed there
 
 
-def test_identity_callable_is_used(tiny, target):
-    calls = []
+class _PixelIdentity:
+    """Any IdentityLoss model will do: 'descriptors' are the pixels themselves."""
 
-    def identity(images):
-        calls.append(images.shape)
-        return (images - target).square().flatten(1).mean(1)  # any (N,) loss will do
+    def __init__(self):
+        self.calls = []
 
+    def embed(self, images):
+        return images.flatten(1)
+
+    def identity_loss(self, images, reference):
+        self.calls.append(images.shape)
+        return (self.embed(images) - reference).square().mean(1)
+
+
+def test_identity_model_is_used(tiny, target):
+    identity = _PixelIdentity()
     r = invert(tiny, target, OptimizeConfig(size=32, steps=5), identity, progress=False)
-    assert calls and calls[0] == (1, 3, 32, 32)
+    assert identity.calls and identity.calls[0] == (1, 3, 32, 32)
     assert "identity" in r.history[0] and "identity" in r.metrics
+
+
+def test_stop_check_ends_the_run_with_the_best_so_far(tiny, target):
+    steps = []
+    r = invert(tiny, target, OptimizeConfig(size=32, steps=50, early_stop_patience=None),
+               progress=False, stop=lambda: steps.append(1) or len(steps) > 3)
+    assert r.steps_run == 3 and r.latent.shape == (1, tiny.num_ws, tiny.w_dim)
 
 
 def test_save_load_round_trip(tiny, target, tmp_path):

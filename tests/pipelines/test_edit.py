@@ -11,7 +11,7 @@ from stylelab.pipelines.edit import EditPipeline
 
 @pytest.fixture(scope="module")
 def pipe():
-    return EditPipeline("tiny-test")
+    return EditPipeline.from_name("tiny-test")
 
 
 def pixels(image) -> np.ndarray:
@@ -77,7 +77,7 @@ def test_direction_from_photo_folders(tmp_path):
         pytest.skip("PyPI openpeople is not installed")
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
-    pipe = EditPipeline("mobilestylegan-ffhq")
+    pipe = EditPipeline.from_name("mobilestylegan-ffhq")
     direction = pipe.direction_from_photos(photos[:2], [*photos[2:4], broken], name="group",
                                            steps=5)
     assert direction.names == ["group"] and direction.vectors.shape == (1, 512)

@@ -8,7 +8,7 @@ from planted import PLANTED, SIZE
 
 @pytest.fixture(scope="session")
 def planted_clip(tiny):
-    from stylelab.clip.constructed import PlantedChannelsClip
+    from stylelab.testing.clip import PlantedChannelsClip
 
     return PlantedChannelsClip(tiny, PLANTED, image_size=32, distractors=16, render_size=SIZE)
 
@@ -33,7 +33,7 @@ def face_clip(face_attributes):
     """Embedding = face-api.js happiness / age / gender axes plus 8 smooth pixel read-outs.
     The pixel axes anchor image content: with the measures alone, optimising one face
     finds a flat image the expression net calls happy."""
-    from stylelab.clip.constructed import FaceMeasureClip
+    from stylelab.testing.clip import FaceMeasureClip
 
     return FaceMeasureClip(face_attributes, distractors=8)
 
@@ -42,6 +42,6 @@ def face_clip(face_attributes):
 def face_clip_measures_only(face_attributes):
     """The measures alone: a mapper trained against pixel read-outs learns to fade images
     (lower contrast shrinks every read-out), so mapper tests use this one."""
-    from stylelab.clip.constructed import FaceMeasureClip
+    from stylelab.testing.clip import FaceMeasureClip
 
     return FaceMeasureClip(face_attributes, distractors=0)

@@ -7,7 +7,7 @@ import torch
 from planted import PLANTED, SIZE
 
 from stylelab.clip import ClipError
-from stylelab.directions.base import flatten_styles
+from stylelab.models.stylespace import flatten_styles
 from stylelab.styleclip import TEMPLATES, apply_global, global_direction, text_direction
 
 

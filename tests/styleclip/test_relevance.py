@@ -71,7 +71,7 @@ def test_cache_roundtrip_and_mismatch(tiny, planted_clip, tiny_relevance, tmp_pa
     again = load_or_compute_relevance(tiny, planted_clip, path=path, progress=False)
     assert again.config == tiny_relevance.config
     # a CLIP model with another embedding size cannot use it
-    from stylelab.clip.constructed import PlantedChannelsClip
+    from stylelab.testing.clip import PlantedChannelsClip
 
     other = PlantedChannelsClip(tiny, {"alpha": 5}, image_size=32, distractors=4,
                                 render_size=SIZE)

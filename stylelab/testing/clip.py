@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from .base import TextImageModel
+from ..clip.base import TextImageModel
 
 WORD = re.compile(r"[a-z]+")
 
@@ -72,8 +72,7 @@ class PlantedChannelsClip(_VocabularyText):
                  faces: int = 8, spread: float = 0.2, render_size: int | None = None,
                  image_size: int = 64, shared: float = 1.0, seed: int = 0):
         super().__init__()
-        from ..directions.base import flatten_styles, unflatten_styles
-        from ..directions.stylespace import style_std
+        from ..models.stylespace import flatten_styles, style_std, unflatten_styles
 
         self.name = f"planted:{G.model_name}:{','.join(f'{w}={c}' for w, c in planted.items())}"
         self.image_size, self.shared = image_size, shared
@@ -82,9 +81,8 @@ class PlantedChannelsClip(_VocabularyText):
         self.vocabulary = {w: (k + 1, 1.0) for k, w in enumerate(planted)}
         size = render_size or min(G.sizes, key=lambda s: abs(s - 256))
         std = style_std(G, samples=500, seed=seed)
-        gen = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            w = G.map(torch.randn(faces, G.z_dim, generator=gen).to(G.device), 0.7)
+            w = G.sample_w(faces, seed=seed, truncation_psi=0.7)
             flat = flatten_styles(G, G.w_to_s(w))
             base = self._pixels(G.synthesis(w, size=size))
             responses = []

@@ -1,0 +1,59 @@
+"""StyleSpace (S) helpers shared by every method: flat S vectors, channel names, channel
+spreads and the latent signature that direction and cache files are checked against.
+
+A generator's S space is the concatenation of its style layers in
+:attr:`~stylelab.models.base.StyleGenerator.style_layers` order, ``S = s_dim(G)`` channels.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import StyleGenerator, Styles
+
+
+def latent_signature(G: StyleGenerator, space: str) -> str:
+    """A short description of ``G``'s latent layout in ``space`` ("w" or "s"): model, dims,
+    layers. Files made for another layout are refused by comparing signatures."""
+    if space == "w":
+        return f"{G.model_name}:w{G.w_dim}x{G.num_ws}"
+    return f"{G.model_name}:s{s_dim(G)}x{len(G.style_layers)}"
+
+
+def s_dim(G: StyleGenerator) -> int:
+    """Total StyleSpace channels."""
+    return sum(layer.channels for layer in G.style_layers)
+
+
+def s_offsets(G: StyleGenerator) -> dict[str, tuple[int, int]]:
+    """``{layer name: (start, stop)}`` of each style layer in the flattened S vector."""
+    out, start = {}, 0
+    for layer in G.style_layers:
+        out[layer.name] = (start, start + layer.channels)
+        start += layer.channels
+    return out
+
+
+def flatten_styles(G: StyleGenerator, styles: Styles) -> torch.Tensor:
+    """``{layer: (N, C_l)}`` -> ``(N, S)``."""
+    return torch.cat([styles[layer.name] for layer in G.style_layers], dim=1)
+
+
+def unflatten_styles(G: StyleGenerator, flat: torch.Tensor) -> Styles:
+    """``(N, S)`` -> ``{layer: (N, C_l)}`` (views into ``flat``)."""
+    return {name: flat[:, a:b] for name, (a, b) in s_offsets(G).items()}
+
+
+def channel_name(G: StyleGenerator, index: int) -> str:
+    """Flat S index -> ``"layer:channel"``; ValueError outside ``0..S-1``."""
+    for name, (a, b) in s_offsets(G).items():
+        if a <= index < b:
+            return f"{name}:{index - a}"
+    raise ValueError(f"S index {index} is outside 0..{s_dim(G) - 1}")
+
+
+def style_std(G: StyleGenerator, samples: int = 2000, seed: int = 0) -> torch.Tensor:
+    """``(S,)`` standard deviation of each S channel over mapped z (truncation 1), on the CPU."""
+    with torch.no_grad():
+        w = G.sample_w(samples, seed=seed)
+        return flatten_styles(G, G.w_to_s(w)).std(0).cpu()
