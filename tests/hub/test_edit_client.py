@@ -77,7 +77,10 @@ def test_layer_range_limits_the_edit(client: Client) -> None:
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"values": {"ganspace/pc0": 99.0}}, "strength must be within"),
-    ({"values": {}, "start": 4, "stop": 1}, "layer range"),
+    ({"values": {}, "start": 4, "stop": 1}, "'from' must not be above 'to'"),
+    ({"values": {}, "start": 0, "stop": 11}, "outside 0..10"),
+    ({"values": {}, "seed": 2.5}, "whole number"),
+    ({"values": {}, "custom_value": 2.0}, "needs a custom direction"),
     ({"values": {}, "source": "Inverted face (Invert tab)"}, "no inverted face yet"),
 ])
 def test_bad_edit_input(client: Client, hub: Hub, kwargs: dict, message: str) -> None:

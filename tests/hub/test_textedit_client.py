@@ -56,10 +56,12 @@ def test_optimization_and_mapper(client: Client, method: str) -> None:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"target": "   "}, "empty"),
     ({"target": "a face"}, "same"),
-    ({"clip": "no-such-clip"}, "hf-hub:"),
+    ({"clip": "no-such-clip"}, "no-such-clip is not in the list of choices"),
+    ({"clip": "/tmp/./x"}, "is not in the list of choices"),  # no paths from the hub
     ({"beta": 0.99}, "lower β"),
-    ({"alpha": 99.0}, "α must be within"),
-    ({"method": "Latent optimization", "steps": 0}, "steps must be between"),
+    ({"alpha": 99.0}, r"α \(strength\) must be a number in -15..15"),
+    ({"method": "Latent optimization", "steps": 0}, "steps must be a number in 1..500"),
+    ({"method": "Latent optimization", "steps": 5000}, "steps must be a number in 1..500"),
 ])
 def test_bad_input_is_explained(client: Client, hub: Hub, kwargs: dict, message: str) -> None:
     with pytest.raises(Exception, match=message):
