@@ -168,8 +168,9 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
     pipe = HUB.edit(default_model)
     specs = pipe.sliders()
     last = facts.num_ws - 1
-    custom = gr.State(None, time_to_live=LIMITS.session_ttl_s)
     with gr.Tab("Edit", id="edit"):
+        # inside the Tab: a State directly under gr.Tabs corrupts the tab bar
+        custom = gr.State(None, time_to_live=LIMITS.session_ttl_s)
         gr.Markdown("Move a slider and release it: the face is redrawn at 256px. Strengths are "
                     "in standard deviations of the latent along each direction.")
         with gr.Row():

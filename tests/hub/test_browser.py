@@ -74,16 +74,63 @@ def test_generate_mix_and_error_toast(hub: Hub, browser: Browser, tmp_path: Path
     page.close()
 
 
-def test_switching_model_refits_controls(hub: Hub, browser: Browser) -> None:
-    if importlib.util.find_spec("stylelab.models.stylegan2") is None:
-        pytest.skip("stylelab.models.stylegan2 (needed by tiny-stylegan2) is not in this checkout")
-    page = open_hub(browser, hub.url)
-    page.locator("#model input").fill("tiny-stylegan2")
+def pick_model(page: Page, name: str) -> None:
+    """Type the name into the picker and take the (only) matching option."""
+    page.locator("#model input").fill(name)
+    page.get_by_role("option", name=name, exact=True).wait_for(timeout=10_000)
     page.locator("#model input").press("Enter")
-    page.locator("#model-info", has_text="tiny-stylegan2").wait_for(timeout=30_000)
+
+
+def test_switching_model_refits_controls(hub: Hub, browser: Browser) -> None:
+    page = open_hub(browser, hub.url)
+    options = page.locator("#model input")
+    options.click()
+    offered = page.get_by_role("option").all_inner_texts()
+    assert "tiny-stylegan2" not in offered and "plugin-stylegan2" in offered  # hidden stays hidden
+    page.keyboard.press("Escape")
+    pick_model(page, "plugin-stylegan2")
+    page.locator("#model-info", has_text="plugin-stylegan2").wait_for(timeout=30_000)
     page.wait_for_function("document.querySelector('#size input').value === '32'", timeout=10_000)
     assert page.locator("#layer-stop input[type=range]").get_attribute("max") == "7"
     assert generate(page, "3,4", 2, 30_000) == [32, 32]
+    page.close()
+
+
+def test_a_model_that_cannot_load_is_undone(hub: Hub, browser: Browser) -> None:
+    """One message, the picker back on the working model, controls intact, Generate works."""
+    page = open_hub(browser, hub.url)
+    pick_model(page, "plugin-broken")
+    toast = page.locator("[data-testid='toast-text']", has_text="plugin-broken")
+    toast.first.wait_for(state="visible", timeout=30_000)
+    page.wait_for_function("document.querySelector('#model input').value === 'tiny-test'",
+                           timeout=15_000)
+    assert toast.count() == 1
+    assert page.locator("#truncation input[type=number]").is_visible()
+    assert page.locator(".error").count() == 0  # no red "Error" badges on the controls
+    assert generate(page, "1,2", 2, 30_000) == [64, 64]
+    page.close()
+
+
+TAB_CONTENT = {"Generate": "#generate-btn", "Invert": "#invert-btn", "Edit": "#edit-show",
+               "Text edit": "#text-run"}
+TAB_ORDERS = [["Invert", "Edit", "Text edit", "Generate"],
+              ["Text edit", "Invert", "Generate", "Edit", "Invert"],
+              ["Edit", "Generate", "Invert", "Text edit", "Edit"]]
+
+
+@pytest.mark.parametrize("order", TAB_ORDERS, ids=["-".join(o) for o in TAB_ORDERS])
+def test_tab_bar_stays_intact(hub: Hub, browser: Browser, order: list[str]) -> None:
+    """Clicking through the tabs in any order keeps exactly the four tabs (a State between
+    tabs once turned the bar into "Generate | Invert | Invert | Text edit")."""
+    page = open_hub(browser, hub.url)
+    for name in order:
+        page.get_by_role("tab", name=name, exact=True).click()
+        page.locator(TAB_CONTENT[name]).wait_for(state="visible", timeout=15_000)
+        labels = [t.strip() for t in page.get_by_role("tab").all_inner_texts()]
+        assert labels == list(TAB_CONTENT), labels
+        for other, selector in TAB_CONTENT.items():
+            if other != name:
+                assert not page.locator(selector).is_visible()
     page.close()
 
 
