@@ -46,7 +46,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_hub(model: str, workdir: Path, plugins: str = "") -> Iterator[Hub]:
+def launch_hub(model: str, workdir: Path, plugins: str = "",
+               extra_env: dict[str, str] | None = None) -> Iterator[Hub]:
     """Run ``python app.py`` with ``model`` until the generator exits; always reap it.
     ``plugins``: STYLELAB_PLUGINS modules importable from this folder (e.g. clip_plugin)."""
     port = free_port()
@@ -55,7 +56,8 @@ def launch_hub(model: str, workdir: Path, plugins: str = "") -> Iterator[Hub]:
                STYLELAB_CACHE=str(workdir / "cache"), GRADIO_TEMP_DIR=str(workdir / "gradio"),
                STYLELAB_PLUGINS=",".join(filter(None, ["stylelab.testing", plugins])),
                PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent),
-                                                        os.environ.get("PYTHONPATH")])))
+                                                        os.environ.get("PYTHONPATH")])),
+               **(extra_env or {}))
     log = workdir / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=out,
@@ -99,3 +101,10 @@ def real_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         pytest.skip("the real MobileStyleGAN weights need PyPI random-face "
                     "(pip install --no-deps random-face==2021.7.21.1)")
     yield from launch_hub("mobilestylegan-ffhq", tmp_path_factory.mktemp("hub-real"))
+
+
+@pytest.fixture(scope="module")
+def load_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """A tiny-model hub whose sessions expire after 6 s (tests/hub/test_load.py)."""
+    yield from launch_hub("tiny-test", tmp_path_factory.mktemp("hub-load"),
+                          extra_env={"STYLELAB_HUB_SESSION_TTL": "6"})
