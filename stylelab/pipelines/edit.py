@@ -27,6 +27,7 @@ from ..images import to_pil
 from ..inversion.losses import IdentityLoss
 from ..latents import MAX_SEED, check_truncation, parse_seeds, z_from_seeds
 from ..models.base import StyleGenerator
+from ..optim import StopCheck
 from ..registry import DEFAULT_MODEL, load_generator
 from .tuned import TunedGenerators
 
@@ -179,9 +180,11 @@ class EditPipeline:
     # ------------------------------------------------------------- custom folders
     def direction_from_photos(self, with_attr: list[str | Path], without_attr: list[str | Path],
                               name: str = "custom", steps: int = 100,
-                              method: str = "mean-difference", stop=None) -> Direction:
+                              method: str = "mean-difference",
+                              stop: StopCheck | None = None) -> Direction:
         """Invert two sets of photos into W (``steps`` each) and estimate a direction:
-        ``"mean-difference"`` or ``"logistic"``. Faces that cannot be found are reported."""
+        ``"mean-difference"`` or ``"logistic"``. Faces that cannot be found are reported.
+        ``stop``: polled between photos; True abandons the direction (DirectionError)."""
         from .invert import InversionPipeline
 
         if len(with_attr) < 2 or len(without_attr) < 2:
@@ -190,8 +193,10 @@ class EditPipeline:
         latents, labels, failed = [], [], []
         photos = [(p, True) for p in with_attr] + [(p, False) for p in without_attr]
         for path, label in tqdm(photos, desc="invert labelled photos"):
+            if stop is not None and stop():
+                raise DirectionError("cancelled: no custom direction was made")
             try:
-                outcome = inverter.invert(path, "w", steps, progress=False, stop=stop)
+                outcome = inverter.invert(path, "w", steps, progress=False)
             except ValueError as exc:
                 failed.append(f"{Path(str(path)).name}: {exc}")
                 continue
