@@ -136,6 +136,12 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -182,8 +188,10 @@ def main() -> None:
         proc, url = launch(args.model, Path(tmp), {"STYLELAB_HUB_SESSION_TTL": "20"})
         try:
             run_load(url, target, 1, 2, Path(tmp) / "warm")  # warm up
-            base = rss_mb(proc.pid)
+            base, cpu0, own0 = rss_mb(proc.pid), cpu_seconds(proc.pid), time.process_time()
             result = run_load(url, target, args.clients, args.requests, Path(tmp) / "load")
+            server_cpu = cpu_seconds(proc.pid) - cpu0
+            client_cpu = time.process_time() - own0
             after = rss_mb(proc.pid)
             bad = serial_mismatches(url, target, result, Path(tmp))
             time.sleep(25)
@@ -198,12 +206,17 @@ def main() -> None:
         print(f"{kind:10} {len(result.latencies[kind]):4d} {result.percentile(kind, 0.5):8.0f} "
               f"{result.percentile(kind, 0.9):8.0f}")
     print(f"server RSS MB: before {base:.0f}, after load {after:.0f}, after expiry {expired:.0f}")
+    n = max(1, sum(len(v) for v in result.latencies.values()))
+    print(f"CPU per request: server {server_cpu / n * 1000:.0f} ms, "
+          f"clients (this process) {client_cpu / n * 1000:.0f} ms")
     print("target: /slider p50 <= 1000 ms, 0 errors")
     out = {"model": args.model, "clients": args.clients, "requests": args.requests,
            "seconds": result.seconds, "errors": result.errors, "wrong_images": bad,
            "p50_ms": {k: result.percentile(k, 0.5) for k in result.latencies},
            "p90_ms": {k: result.percentile(k, 0.9) for k in result.latencies},
-           "rss_mb": {"before": base, "after": after, "after_expiry": expired}}
+           "rss_mb": {"before": base, "after": after, "after_expiry": expired},
+           "cpu_ms_per_request": {"server": server_cpu / n * 1000,
+                                  "clients": client_cpu / n * 1000}}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1))
     print("wrote", args.json)

@@ -231,3 +231,41 @@ def parse_size(size: float | str | None) -> int | None:
     if not value.is_integer():
         raise ValueError(f"output size {size!r} is not a whole number of pixels")
     return int(value)
+
+
+def _keep_on_error(fn: Callable[..., Any], n_outputs: int,
+                   reset: dict[int, Any] | None = None) -> Callable[..., Any]:
+    """``fn`` for the browser: on success its outputs plus an empty status (stale notes are
+    cleared); on a user error a warning toast, the status line saying why, and every other
+    output left as it was (no red badges, earlier results kept) except those in ``reset``
+    (output index -> value), which would be stale."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> tuple:
+        try:
+            out = fn(*args, **kwargs)
+        except gr.Error as exc:
+            gr.Warning(exc.message)
+            kept = [(reset or {}).get(i, gr.skip()) for i in range(n_outputs)]
+            return (*kept, f"**Could not do that:** {exc.message}")
+        out = out if isinstance(out, tuple) and n_outputs > 1 else (out,)
+        return (*out, "")
+
+    return wrapper
+
+
+def connect(trigger: Callable[..., Any], fn: Callable[..., Any], inputs: list, outputs: list,
+            status: gr.Markdown, api_name: str | None = None,
+            reset: dict[int, Any] | None = None, **kwargs: Any) -> Any:
+    """Wire ``fn`` (raising ``gr.Error`` for bad input) to a UI event such as
+    ``button.click``: people get :func:`_keep_on_error`'s behaviour and ``status`` says
+    what went wrong. With ``api_name``, API callers get ``fn`` itself (errors as errors)
+    through an invisible button, so the browser and the API each get what suits them.
+    Call it inside the tab it belongs to. Returns the UI event (for ``.then``)."""
+    if api_name:  # first, so that the API keeps the plain name
+        hidden = gr.Button(visible=False, elem_id=f"api-{api_name}")
+        hidden.click(fn, inputs, outputs[0] if len(outputs) == 1 else outputs,
+                     api_name=api_name,
+                     **{k: v for k, v in kwargs.items() if k != "show_progress"})
+    return trigger(_keep_on_error(fn, len(outputs), reset), inputs, [*outputs, status],
+                   api_visibility="private", **kwargs)

@@ -15,7 +15,7 @@ from stylelab.hashing import content_digest
 from stylelab.pipelines.edit import SliderSpec, check_seed
 from stylelab.pipelines.generate import layer_range
 
-from .common import HUB, CheckedSlider, friendly_errors, load_model
+from .common import HUB, CheckedSlider, connect, friendly_errors, load_model
 from .invert import cancel, upload_path
 from .limits import JOBS, LIMITS, RENDER
 from .state import CANCEL, inverted_delta
@@ -179,6 +179,7 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
             truncation = CheckedSlider(0, 2, facts.truncation, step=0.05, label="Truncation ψ",
                                        elem_id="edit-truncation")
             show = gr.Button("Show face", variant="primary", elem_id="edit-show")
+        status = gr.Markdown(elem_id="edit-status")
         with gr.Row():
             before = gr.Image(label="Before", format="png", elem_id="edit-before")
             after = gr.Image(label="After", format="png", elem_id="edit-after")
@@ -209,7 +210,7 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
             note = gr.Markdown(elem_id="edit-custom-note")
         custom_slider = _slider(SliderSpec("custom/custom", "Custom", CUSTOM_LIMIT), visible=False)
         reset = gr.Button("Reset", elem_id="edit-reset")
-    _wire(locals())
+        _wire(locals())  # inside the Tab: the API's invisible buttons must not sit in gr.Tabs
 
 
 def _wire(c: dict) -> None:
@@ -217,27 +218,26 @@ def _wire(c: dict) -> None:
     sliders, custom_slider = c["sliders"], c["custom_slider"]
     inputs = [c["model"], c["source"], c["seed"], c["truncation"], c["inverted"], c["custom"],
               c["start"], c["stop"], c["conditions"], *sliders, custom_slider]
-    outputs = [c["before"], c["after"]]
-    c["show"].click(edit, inputs, outputs, api_name="edit", **RENDER)  # first: keeps "edit"
+    outputs, status = [c["before"], c["after"]], c["status"]
+    connect(c["show"].click, edit, inputs, outputs, status, "edit", **RENDER)
     for i, slider in enumerate([*sliders, custom_slider, c["start"], c["stop"]]):
-        slider.release(slider_edit, inputs, c["after"], show_progress="minimal", **RENDER,
-                       **({"api_name": "slider"} if i == 0 else {"api_visibility": "private"}))
-    c["truncation"].release(edit, inputs, outputs, api_visibility="private", **RENDER)
+        connect(slider.release, slider_edit, inputs, [c["after"]], status,
+                "slider" if i == 0 else None, show_progress="minimal", **RENDER)
+    connect(c["truncation"].release, edit, inputs, outputs, status, **RENDER)
     for control in (c["source"], c["conditions"]):
-        control.change(edit, inputs, outputs, api_visibility="private", **RENDER)
-    c["seed"].submit(edit, inputs, outputs, api_visibility="private", **RENDER)
+        connect(control.change, edit, inputs, outputs, status, **RENDER)
+    connect(c["seed"].submit, edit, inputs, outputs, status, **RENDER)
     last = c["last"]
 
     def zeros() -> list:
         return [0.0] * (len(sliders) + 1) + [0, last, []]
 
-    c["reset"].click(zeros, None, [*sliders, custom_slider, c["start"], c["stop"],
-                                   c["conditions"]], api_visibility="private"
-                     ).then(edit, inputs, outputs, api_visibility="private", **RENDER)
+    event = c["reset"].click(zeros, None, [*sliders, custom_slider, c["start"], c["stop"],
+                                           c["conditions"]], api_visibility="private")
+    connect(event.then, edit, inputs, outputs, status, **RENDER)
     c["model"].change(select_model, c["model"], [c["start"], c["stop"], c["truncation"]],
                       api_visibility="private")
-    c["compute"].click(custom_direction, [c["model"], c["with_files"], c["without_files"],
-                                          c["name"], c["steps"]],
-                       [c["custom"], c["note"], custom_slider], api_name="custom_direction",
-                       **JOBS)
+    connect(c["compute"].click, custom_direction, [c["model"], c["with_files"],
+                                                   c["without_files"], c["name"], c["steps"]],
+            [c["custom"], c["note"], custom_slider], status, "custom_direction", **JOBS)
     c["cancel"].click(cancel, None, c["note"], api_visibility="private", queue=False)

@@ -10,6 +10,7 @@ from stylelab.pipelines.edit import check_seed
 
 from .common import (
     CheckedSlider,
+    connect,
     error_message,
     friendly_errors,
     load_model,
@@ -93,6 +94,7 @@ def build_tab(default_model: str, model: gr.Dropdown, current: gr.State) -> None
             size = gr.Dropdown(list(facts.sizes), value=facts.default_size, label="Output size",
                                allow_custom_value=True, elem_id="size")
         gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+        status = gr.Markdown(elem_id="generate-status")
         gallery = gr.Gallery(label="Images", format="png", columns=4, elem_id="gallery")
 
         gr.Markdown("### Style mixing and interpolation")
@@ -114,13 +116,13 @@ def build_tab(default_model: str, model: gr.Dropdown, current: gr.State) -> None
         interp_btn = gr.Button("Interpolate A → B", elem_id="interp-btn")
         strip = gr.Image(label="Interpolation", format="png", elem_id="interp-strip")
 
-    gen_btn.click(generate, [model, seeds, truncation, size], gallery, api_name="generate",
-                  **RENDER)
-    seeds.submit(generate, [model, seeds, truncation, size], gallery, api_visibility="private",
-                 **RENDER)
-    mix_btn.click(mix, [model, seed_a, seed_b, start, stop, truncation, size],
-                  [img_a, img_b, img_mix], api_name="mix", **RENDER)
-    interp_btn.click(interpolate, [model, seed_a, seed_b, steps, space, start, stop, truncation,
-                                   size], strip, api_name="interpolate", **RENDER)
+        gen_inputs = [model, seeds, truncation, size]
+        connect(gen_btn.click, generate, gen_inputs, [gallery], status, "generate", **RENDER)
+        connect(seeds.submit, generate, gen_inputs, [gallery], status, **RENDER)
+        connect(mix_btn.click, mix, [model, seed_a, seed_b, start, stop, truncation, size],
+                [img_a, img_b, img_mix], status, "mix", **RENDER)
+        connect(interp_btn.click, interpolate, [model, seed_a, seed_b, steps, space, start, stop,
+                                                truncation, size], [strip], status,
+                "interpolate", **RENDER)
     model.change(select_model, [model, current],
                  [current, model, info, size, truncation, start, stop], api_name="select_model")

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from stylelab.pipelines.invert import example_photos
 
-from .common import HUB, CheckedSlider, friendly_errors
+from .common import HUB, CheckedSlider, connect, friendly_errors
 from .limits import JOBS, LIMITS, RENDER
 from .state import CANCEL, inverted_state
 
@@ -129,13 +129,16 @@ def build_tab(model: gr.Dropdown, state: gr.State) -> None:
             recon = gr.Image(label="Reconstruction", format="png", elem_id="invert-recon")
             pasted = gr.Image(label="Pasted back into the photo", format="png",
                               elem_id="invert-pasted")
+        status = gr.Markdown(elem_id="invert-status")
         metrics = gr.JSON(label="Metrics", elem_id="invert-metrics")
         examples = example_photos()[:6]
         if examples:
             gr.Examples([[str(p)] for p in examples], inputs=photo,
                         example_labels=[example_label(p) for p in examples],
                         label="Examples (openpeople, MIT)")
-    photo.change(align, [model, photo], [aligned, note], api_name="align", **RENDER)
-    button.click(run_inversion, [model, photo, method, steps],
-                 [aligned, recon, metrics, pasted, state, note], api_name="invert", **JOBS)
-    stop.click(cancel, None, note, api_name="cancel_invert", queue=False)
+        # a photo that fails: its (previous photo's) alignment and note would be stale
+        connect(photo.change, align, [model, photo], [aligned, note], status, "align",
+                reset={0: None, 1: ""}, **RENDER)
+        connect(button.click, run_inversion, [model, photo, method, steps],
+                [aligned, recon, metrics, pasted, state, note], status, "invert", **JOBS)
+        stop.click(cancel, None, note, api_name="cancel_invert", queue=False)

@@ -11,7 +11,7 @@ from stylelab.clip.registry import DEFAULT_CLIP
 from stylelab.images import to_pil
 from stylelab.pipelines.textedit import ALPHA_LIMIT, METHODS, TextEditSettings
 
-from .common import HUB, CheckedSlider, friendly_errors, load_model
+from .common import HUB, CheckedSlider, connect, friendly_errors, load_model
 from .edit import SOURCES, face_source
 from .limits import JOBS, LIMITS
 
@@ -84,6 +84,8 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
             before = gr.Image(label="Before", format="png", elem_id="text-before")
             after = gr.Image(label="After", format="png", elem_id="text-after")
         notes = gr.Markdown(elem_id="text-notes")
-    inputs = [model, clip, source, seed, truncation, inverted, method, target, neutral, alpha,
-              beta, steps, space]
-    run.click(text_edit, inputs, [before, after, notes], api_name="text_edit", **JOBS)
+        status = gr.Markdown(elem_id="text-status")
+        inputs = [model, clip, source, seed, truncation, inverted, method, target, neutral,
+                  alpha, beta, steps, space]
+        connect(run.click, text_edit, inputs, [before, after, notes], status, "text_edit",
+                **JOBS)

@@ -68,7 +68,14 @@ def test_generate_mix_and_error_toast(hub: Hub, browser: Browser, tmp_path: Path
     page.click("#generate-btn")
     toast = page.locator("[data-testid='toast-text']", has_text="bad seed 'abc'")
     toast.first.wait_for(state="visible", timeout=15_000)
+    page.locator("#generate-status", has_text="bad seed 'abc'").wait_for(timeout=10_000)
+    # earlier results stay, with no red "Error" badge over them
+    assert page.locator("#gallery img").count() == 4
+    assert page.locator("#gallery .error").count() == 0
     page.screenshot(path=str(tmp_path / "hub-tiny.png"), full_page=True)
+    assert generate(page, "5", 1, 30_000) == [64]
+    page.wait_for_function("() => !document.querySelector('#generate-status').innerText.trim()",
+                           timeout=10_000)  # the stale message is cleared
     assert hub.alive()
     assert page.external_requests == []  # type: ignore[attr-defined]
     page.close()
