@@ -15,7 +15,7 @@ from stylelab.hashing import content_digest
 from stylelab.pipelines.edit import SliderSpec, check_seed
 from stylelab.pipelines.generate import layer_range
 
-from .common import HUB, CheckedSlider, connect, friendly_errors, load_model
+from .common import HUB, CheckedSlider, connect, friendly_errors, load_model, png_file
 from .invert import cancel, upload_path
 from .limits import JOBS, LIMITS, RENDER
 from .state import CANCEL, inverted_delta
@@ -25,10 +25,10 @@ CUSTOM_LIMIT = 5.0
 
 
 class _Before:
-    """Unedited faces already rendered, so a slider release redraws only "after". Keyed by
-    the content of the face (model, latent, PTI token): never shared between two faces."""
+    """Unedited faces already rendered. Keyed by the content of the face (model, latent,
+    PTI token): never shared between two faces."""
 
-    def __init__(self, size: int = 32):
+    def __init__(self, size: int = 16):
         self.size, self._items = size, OrderedDict()
         self._lock = threading.Lock()
 
@@ -68,14 +68,11 @@ def face_source(model: str, source: str, seed: float, truncation: float, inverte
     return pipe, w, None, content_digest(model, w)
 
 
-@friendly_errors
-def edit(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
-         custom: dict | None, start: float, stop: float, conditions: list[str] | None,
-         *strengths: float, progress: gr.Progress = gr.Progress(track_tqdm=True)
-         ) -> tuple[Image.Image, Image.Image]:
-    """(before, after) at 256px. ``strengths`` follow :meth:`EditPipeline.sliders`, then
-    the custom slider. For a generator without shipped directions, the first use of a
-    set computes it (labelling faces for InterFaceGAN/StyleSpace) with a progress bar."""
+def _render(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
+            custom: dict | None, start: float, stop: float, conditions: list[str] | None,
+            strengths: tuple, with_before: bool) -> tuple[str | None, str]:
+    """(before or None, after) as PNG files. ``strengths`` follow
+    :meth:`EditPipeline.sliders`, then the custom slider."""
     pipe, w, delta, key = face_source(model, source, seed, truncation, inverted)
     specs = pipe.sliders()
     if len(strengths) != len(specs) + 1:
@@ -93,10 +90,23 @@ def edit(model: str, source: str, seed: float, truncation: float, inverted: dict
     layers = layer_range(pipe.G, start, stop)
     for note in pipe.ignored_conditions(values, conditions or []):
         gr.Warning(note)
-    before = BEFORE.get(key, lambda: pipe.render(w, delta=delta))
+    before = None
+    if with_before:  # cached as an image: a PNG file's ring slot is reused later
+        before = png_file(BEFORE.get(key, lambda: pipe.render(w, delta=delta)))
     after = pipe.render(w, values, layers=(layers.start, layers.stop),
                         conditions=conditions or [], custom=direction, delta=delta)
-    return before, after
+    return before, png_file(after)
+
+
+@friendly_errors
+def edit(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
+         custom: dict | None, start: float, stop: float, conditions: list[str] | None,
+         *strengths: float, progress: gr.Progress = gr.Progress(track_tqdm=True)
+         ) -> tuple[str, str]:
+    """(before, after) at 256px. For a generator without shipped directions, the first use
+    of a set computes it (labelling faces for InterFaceGAN/StyleSpace) with a progress bar."""
+    return _render(model, source, seed, truncation, inverted, custom, start, stop, conditions,
+                   strengths, with_before=True)
 
 
 def _strength(value: Any) -> float:
@@ -104,14 +114,15 @@ def _strength(value: Any) -> float:
     return 0.0 if value is None else float(value)
 
 
+@friendly_errors
 def slider_edit(model: str, source: str, seed: float, truncation: float,
                 inverted: dict | None, custom: dict | None, start: float, stop: float,
                 conditions: list[str] | None, *strengths: float,
-                progress: gr.Progress = gr.Progress(track_tqdm=True)) -> Image.Image:
-    """What releasing a slider does: only the "after" image is redrawn and sent (the
-    "before" face has not changed), which halves the PNG encoding and transfer."""
-    return edit(model, source, seed, truncation, inverted, custom, start, stop, conditions,
-                *strengths)[1]
+                progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
+    """What releasing a slider does: only the "after" image is rendered and sent (the
+    "before" face has not changed)."""
+    return _render(model, source, seed, truncation, inverted, custom, start, stop, conditions,
+                   strengths, with_before=False)[1]
 
 
 @friendly_errors

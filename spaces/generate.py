@@ -15,6 +15,7 @@ from .common import (
     friendly_errors,
     load_model,
     parse_size,
+    png_file,
 )
 from .limits import LIMITS, RENDER
 
@@ -23,12 +24,12 @@ SPACES = {"W": "w", "W+": "w+"}
 
 @friendly_errors
 def generate(model: str, seeds: str, truncation: float, size: int | str,
-             progress: gr.Progress = gr.Progress(track_tqdm=True)) -> list[tuple[Image.Image, str]]:
+             progress: gr.Progress = gr.Progress(track_tqdm=True)) -> list[tuple[str, str]]:
     """Gallery items ``(image, "seed N, ψ T")``, one per seed (at most LIMITS.max_seeds)."""
     pipe, _ = load_model(model)
     seeds = parse_seeds(seeds if isinstance(seeds, str) else str(seeds), LIMITS.max_seeds)
     images = pipe.generate(seeds, truncation, parse_size(size))
-    return [(img, f"seed {seed}, ψ {float(truncation):g}") for seed, img in images]
+    return [(png_file(img), f"seed {seed}, ψ {float(truncation):g}") for seed, img in images]
 
 
 @friendly_errors

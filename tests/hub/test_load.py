@@ -25,14 +25,14 @@ SESSION_TTL_S = 6  # the load_hub fixture's STYLELAB_HUB_SESSION_TTL
 RSS_GROWTH_MB = 250  # allowed growth of the server over its warmed-up size
 
 
-def test_twenty_clients_get_their_own_images(load_hub: Hub, tmp_path: Path) -> None:
+def test_twenty_clients_get_their_own_images(load_hub: Hub) -> None:
     target = describe("tiny-test")
-    run_load(load_hub.url, target, clients=2, requests=2, download=tmp_path / "warm")
+    run_load(load_hub.url, target, clients=2, requests=2)
     base = rss_mb(load_hub.proc.pid)
-    result = run_load(load_hub.url, target, clients=20, requests=10, download=tmp_path / "load")
+    result = run_load(load_hub.url, target, clients=20, requests=10)
     assert result.errors == []
     assert len(result.images) == 200
-    assert serial_mismatches(load_hub.url, target, result, tmp_path) == []
+    assert serial_mismatches(load_hub.url, target, result) == []
     assert rss_mb(load_hub.proc.pid) < base + RSS_GROWTH_MB
     time.sleep(SESSION_TTL_S + 2)
     assert rss_mb(load_hub.proc.pid) < base + RSS_GROWTH_MB
