@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cache import CacheError
+from .cache import CacheError, cache_dir
 from .plugins import load_plugins
 from .registry import DEFAULT_MODEL, get_spec, list_models
 
@@ -21,6 +21,15 @@ def _cmd_models(args: argparse.Namespace) -> None:
     for spec in map(get_spec, list_models()):
         print(f"{spec.name:26} {spec.resolution:5d} {spec.source:9} {spec.truncation_psi:4.1f}  "
               f"{spec.description}")
+
+
+def _cmd_download(args: argparse.Namespace) -> None:
+    from .registry import load_generator, model_status
+
+    before = model_status(args.name)
+    load_generator(args.name)  # downloads (or converts) into the checksummed cache
+    print(f"{args.name}: {'already available' if before == 'ready' else 'downloaded'}; "
+          f"cache {cache_dir()}")
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
@@ -163,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stylelab", description="StyleGAN latent-space toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the registered generators").set_defaults(func=_cmd_models)
+    dl = sub.add_parser("download", help="download (or convert) a model's weights into the cache")
+    dl.add_argument("name", help="a name from `stylelab models`")
+    dl.set_defaults(func=_cmd_download)
     gen = sub.add_parser("generate", help="render images for seeds as PNG files")
     gen.add_argument("--model", default=DEFAULT_MODEL)
     gen.add_argument("--seeds", default="0-7", help="e.g. '0-7' or '1,5,9-11'")

@@ -154,3 +154,17 @@ def test_loading_inside_inference_mode_still_allows_gradients():
     w = G.map(torch.randn(1, G.z_dim)).requires_grad_(True)
     G.synthesis(w, size=32).sum().backward()
     assert w.grad is not None and w.grad.abs().sum() > 0
+
+
+def test_model_status_and_download_command(capsys):
+    """Offline, hub models are "download" (the hub lists them apart, with this command)."""
+    from stylelab.cli import main
+    from stylelab.registry import model_status
+
+    assert model_status("mobilestylegan-ffhq") == "ready"
+    assert model_status("tiny-test") == "ready"
+    assert model_status("stylegan2-ffhq-256") == "download"
+    assert main(["download", "stylegan2-ffhq-256"]) == 2
+    assert "cannot download" in capsys.readouterr().err
+    assert main(["download", "tiny-test"]) == 0
+    assert "already available" in capsys.readouterr().out
