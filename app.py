@@ -55,7 +55,8 @@ def main() -> None:
     except (ValueError, CacheError) as exc:
         raise SystemExit(f"stylelab hub: {exc}") from None
     demo.launch(server_name="127.0.0.1", server_port=port, ssr_mode=False, mcp_server=False,
-                max_file_size=f"{LIMITS.max_upload_mb}mb")
+                max_file_size=f"{LIMITS.max_upload_mb}mb",
+                state_session_capacity=LIMITS.max_sessions)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import secrets
 import os
 import socket
 import subprocess
@@ -58,9 +59,11 @@ class ApiError(RuntimeError):
     """The hub answered a request with an error event."""
 
 
-def call(url: str, api: str, args: tuple, timeout: float = 300) -> np.ndarray:
-    """One request over Gradio's HTTP API; the answered image's pixels."""
-    body = json.dumps({"data": list(args)}).encode()
+def call(url: str, api: str, args: tuple, session: str | None = None,
+         timeout: float = 300) -> np.ndarray:
+    """One request over Gradio's HTTP API (in browser session ``session``, as a page keeps
+    one; None starts a new one); the answered image's pixels."""
+    body = json.dumps({"data": list(args), "session_hash": session}).encode()
     request = urllib.request.Request(f"{url}gradio_api/call/{api.strip('/')}", data=body,
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as resp:
@@ -109,11 +112,12 @@ def run_load(url: str, target: Target, clients: int = 20, requests: int = 10) ->
     lock = threading.Lock()
 
     def user(c: int) -> None:
+        session = secrets.token_hex(8)  # one page: one session for all its requests
         for i in range(requests):
             api, args = request_args(target, c, i)
             start = time.perf_counter()
             try:
-                image = call(url, api, args)
+                image = call(url, api, args, session)
             except Exception as exc:  # noqa: BLE001 - every failure is counted
                 with lock:
                     result.errors.append(f"client {c} request {i}: {exc}")

@@ -34,6 +34,7 @@ class HubLimits:
     render_concurrency: int  # cheap renders (Generate, sliders) run at once
     job_concurrency: int  # long jobs (inversion, custom directions, text edits) run at once
     max_clip_models: int  # CLIP models kept loaded
+    max_sessions: int  # browser sessions whose state Gradio keeps (oldest dropped first)
 
 
 def read_limits() -> HubLimits:
@@ -47,6 +48,7 @@ def read_limits() -> HubLimits:
         render_concurrency=_env_int("STYLELAB_HUB_RENDER_THREADS", 4),
         job_concurrency=_env_int("STYLELAB_HUB_JOB_THREADS", 1),
         max_clip_models=_env_int("STYLELAB_HUB_MAX_CLIP", 2),
+        max_sessions=_env_int("STYLELAB_HUB_MAX_SESSIONS", 200),
     )
 
 
