@@ -13,7 +13,9 @@ from stylelab.pipelines.textedit import ALPHA_LIMIT, METHODS, TextEditSettings
 
 from .common import HUB, CheckedSlider, connect, friendly_errors, load_model
 from .edit import SOURCES, face_source
+from .invert import cancel
 from .limits import JOBS, LIMITS
+from .state import CANCEL
 
 METHOD_LABELS = {"Global direction (instant after a one-off preprocessing)": "global",
                  "Latent optimization": "optimize", "Latent mapper (trains per prompt)": "mapper"}
@@ -22,7 +24,7 @@ METHOD_LABELS = {"Global direction (instant after a one-off preprocessing)": "gl
 @friendly_errors
 def text_edit(model: str, clip: str, source: str, seed: float, truncation: float,
               inverted: dict | None, method: str, target: str, neutral: str, alpha: float,
-              beta: float, steps: float, space: str,
+              beta: float, steps: float, space: str, request: gr.Request = None,
               progress: gr.Progress = gr.Progress(track_tqdm=True)
               ) -> tuple[Image.Image, Image.Image, str]:
     """(before, after, notes). Errors (no CLIP model, bad prompt) become gr.Error."""
@@ -33,9 +35,14 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
     settings.check(max_steps=LIMITS.max_steps)
     _, w, delta, _ = face_source(model, source, seed, truncation, inverted)
     pipe = HUB.text(model, clip or DEFAULT_CLIP)
-    result = pipe.run(key, w, target or "", neutral or "", alpha=settings.alpha,
-                      beta=settings.beta, steps=settings.steps, space=settings.space,
-                      delta=delta)
+    session = getattr(request, "session_hash", None)
+    flag = CANCEL.start(session)
+    try:
+        result = pipe.run(key, w, target or "", neutral or "", alpha=settings.alpha,
+                          beta=settings.beta, steps=settings.steps, space=settings.space,
+                          delta=delta, stop=flag.is_set)
+    finally:
+        CANCEL.finish(session, flag)
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
     lines = [f"**{result.method}**: {metrics}"] + [f"- {n}" for n in result.notes]
     if result.config.get("top_channels"):
@@ -79,7 +86,9 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
                                   elem_id="text-steps")
             space = gr.Radio(["w+", "s"], value="w+", label="Optimization space",
                              elem_id="text-space")
-        run = gr.Button("Edit", variant="primary", elem_id="text-run")
+        with gr.Row():
+            run = gr.Button("Edit", variant="primary", elem_id="text-run")
+            stop = gr.Button("Cancel", variant="stop", elem_id="text-cancel")
         with gr.Row():
             before = gr.Image(label="Before", format="png", elem_id="text-before")
             after = gr.Image(label="After", format="png", elem_id="text-after")
@@ -89,3 +98,4 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
                   alpha, beta, steps, space]
         connect(run.click, text_edit, inputs, [before, after, notes], status, "text_edit",
                 **JOBS)
+        stop.click(cancel, None, status, api_visibility="private", queue=False)

@@ -21,6 +21,7 @@ from ..clip.base import ClipError, TextImageModel
 from ..clip.registry import DEFAULT_CLIP, load_clip
 from ..inversion.losses import IdentityLoss
 from ..models.base import StyleGenerator
+from ..optim import StopCheck
 from ..registry import DEFAULT_MODEL, load_generator
 from ..styleclip.global_directions import apply_global, global_direction
 from ..styleclip.mapper import MapperConfig, apply_mapper, load_mapper, train_mapper
@@ -122,9 +123,11 @@ class TextEditPipeline:
     # ------------------------------------------------------------------ methods
     def run(self, method: str, w: torch.Tensor, target: str, neutral: str = "a face", *,
             alpha: float = 4.0, beta: float = 0.1, steps: int = 60, space: str = "w+",
-            delta: dict[str, torch.Tensor] | None = None, progress: bool = True
-            ) -> TextEditResult:
-        """Edit the face ``w`` ((1, w_dim) or W+) towards ``target``; ``delta``: PTI weights."""
+            delta: dict[str, torch.Tensor] | None = None, progress: bool = True,
+            stop: StopCheck | None = None) -> TextEditResult:
+        """Edit the face ``w`` ((1, w_dim) or W+) towards ``target``; ``delta``: PTI weights.
+        ``stop``: polled every optimisation / mapper-training step; True ends early (a
+        mapper keeps the steps it has done in its checkpoint)."""
         settings = TextEditSettings(method, alpha, beta, steps, space)
         settings.check()
         model = self.clip
@@ -135,9 +138,12 @@ class TextEditPipeline:
         elif method == "optimize":
             config = ClipOptimizeConfig(space=space, steps=settings.steps, size=self.size)
             result = optimize_text(G, model, w, target, config, identity=self.identity(),
-                                   progress=progress)
+                                   progress=progress, stop=stop)
+            if len(result.history) < settings.steps:
+                result.notes.append(f"stopped after {len(result.history)} of "
+                                    f"{settings.steps} steps")
         else:
-            result = self._mapper(G, model, w, target, settings, progress)
+            result = self._mapper(G, model, w, target, settings, progress, stop)
         result.notes = notes + [n for n in result.notes if n not in notes]
         return result
 
@@ -165,13 +171,14 @@ class TextEditPipeline:
         return (cache_dir() / "styleclip" / self.G.model_name / "mappers" / self.clip.cache_key
                 / f"{slug}-{digest}.safetensors")
 
-    def train_mapper(self, prompt: str, steps: int, progress: bool = True):
+    def train_mapper(self, prompt: str, steps: int, progress: bool = True,
+                     stop: StopCheck | None = None):
         """Train (resuming the cached checkpoint) a mapper for ``prompt`` to ``steps``."""
         config = MapperConfig(prompt=prompt, steps=steps, size=self.size)
         return train_mapper(self.G, self.clip, config, identity=self.identity(),
-                            checkpoint=self.mapper_path(prompt), progress=progress)
+                            checkpoint=self.mapper_path(prompt), progress=progress, stop=stop)
 
-    def _mapper(self, G, model, w, target, settings, progress) -> TextEditResult:
+    def _mapper(self, G, model, w, target, settings, progress, stop=None) -> TextEditResult:
         path = self.mapper_path(target)
         notes = []
         trained = 0
@@ -179,9 +186,10 @@ class TextEditPipeline:
             mapper, _, meta = load_mapper(path, self.G)
             trained = int(meta["step"])
         if trained < settings.steps:
-            notes.append(f"trained the mapper for '{target}' to {settings.steps} steps "
-                         f"(from {trained}); later runs reuse it")
-            mapper = self.train_mapper(target, settings.steps, progress).mapper
+            training = self.train_mapper(target, settings.steps, progress, stop)
+            mapper = training.mapper
+            notes.append(f"trained the mapper for '{target}' to {training.step} of "
+                         f"{settings.steps} steps (from {trained}); later runs resume it")
         else:
             notes.append(f"used the cached mapper for '{target}' ({trained} steps)")
         with torch.no_grad():

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..clip.base import ClipError, TextImageModel
 from ..models.base import StyleGenerator
 from ..models.stylespace import latent_signature
-from ..optim import flush_denormals
+from ..optim import StopCheck, flush_denormals, stopped
 from .text import check_prompts, encode_prompt
 
 GROUPS = ("coarse", "medium", "fine")
@@ -115,13 +115,15 @@ def new_mapper(G: StyleGenerator, config: MapperConfig) -> LatentMapper:
 
 def train_mapper(G: StyleGenerator, clip: TextImageModel, config: MapperConfig, *,
                  identity=None, checkpoint: str | Path | None = None, resume: bool = True,
-                 stop_at: int | None = None, progress: bool = True) -> MapperTraining:
+                 stop_at: int | None = None, progress: bool = True,
+                 stop: StopCheck | None = None) -> MapperTraining:
     """Train (or resume training of) a mapper for ``config.prompt`` up to ``config.steps``.
 
     ``checkpoint``: safetensors path written every ``checkpoint_every`` steps and at the
     end; with ``resume`` an existing one continues from its step (its config must match;
     a larger ``steps`` extends the run). ``stop_at``: pause after this step (checkpointed),
-    as an interruption would; the same call without it finishes the run exactly.
+    as an interruption would; the same call without it finishes the run exactly. ``stop``:
+    polled every step; True pauses the same way (the checkpoint keeps the steps done).
     """
     start = time.perf_counter()
     check_prompts(clip, config.prompt)
@@ -139,6 +141,8 @@ def train_mapper(G: StyleGenerator, clip: TextImageModel, config: MapperConfig, 
                disable=not progress, initial=done, total=config.steps)
     with flush_denormals():
         for step in bar:
+            if stopped(stop):
+                break
             for group in optimizer.param_groups:
                 group["lr"] = mapper_lr(step, config)
             z = torch.cat([torch.randn(1, G.z_dim, generator=gen) for _ in range(config.batch)])

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from ..clip.base import TextImageModel
 from ..models.base import StyleGenerator
 from ..models.stylespace import flatten_styles, style_std, unflatten_styles
-from ..optim import flush_denormals, projector_lr
+from ..optim import StopCheck, flush_denormals, projector_lr, stopped
 from .text import check_prompts, encode_prompt
 
 SPACES = ("w+", "s")
@@ -65,7 +65,7 @@ class TextEditResult:
 
 def optimize_text(G: StyleGenerator, clip: TextImageModel, w: torch.Tensor, prompt: str,
                   config: ClipOptimizeConfig = ClipOptimizeConfig(), *, identity=None,
-                  progress: bool = True) -> TextEditResult:
+                  progress: bool = True, stop: StopCheck | None = None) -> TextEditResult:
     """Edit the faces ``w: (N, w_dim)`` or W+ ``(N, num_ws, w_dim)`` towards ``prompt``.
 
     ``identity``: a :class:`stylelab.faces.IdentityModel` (None: no identity term).
@@ -84,6 +84,8 @@ def optimize_text(G: StyleGenerator, clip: TextImageModel, w: torch.Tensor, prom
     with flush_denormals():
         for step in tqdm(range(config.steps), desc=f"StyleCLIP optimise ({config.space})",
                          disable=not progress):
+            if stopped(stop):
+                break
             for group in optimizer.param_groups:
                 group["lr"] = projector_lr(step, config.steps, config.lr, config.rampup,
                                              config.rampdown)

@@ -90,6 +90,22 @@ def test_mapper_checkpoint_resume_is_exact(tiny, planted_clip, tmp_path):
     torch.testing.assert_close(apply_mapper(mapper, w, tiny), apply_mapper(resumed.mapper, w, tiny))
 
 
+def test_stop_check_pauses_training_and_optimisation(tiny, planted_clip, tmp_path):
+    """A cancel (the hub's button) pauses a mapper like an interruption, checkpoint kept,
+    and ends an optimisation with the iterate it has."""
+    polls = []
+    path = tmp_path / "c.safetensors"
+    config = MapperConfig(prompt="beta", steps=12, size=SIZE, checkpoint_every=100)
+    paused = train_mapper(tiny, planted_clip, config, checkpoint=path, progress=False,
+                          stop=lambda: polls.append(1) or len(polls) > 5)
+    assert paused.step == 5 and load_mapper(path, tiny)[2]["step"] == "5"
+    polls.clear()
+    result = optimize_text(tiny, planted_clip, _faces(tiny, 1, 3), "alpha",
+                           ClipOptimizeConfig(steps=20, size=SIZE), progress=False,
+                           stop=lambda: polls.append(1) or len(polls) > 4)
+    assert len(result.history) == 4
+
+
 @pytest.mark.weights
 def test_mapper_checkpoint_errors(tiny, mobile, planted_clip, tmp_path):
     path = tmp_path / "m.safetensors"
