@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import secrets
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -59,12 +59,12 @@ class ApiError(RuntimeError):
     """The hub answered a request with an error event."""
 
 
-def call(url: str, api: str, args: tuple, session: str | None = None,
-         timeout: float = 300) -> np.ndarray:
-    """One request over Gradio's HTTP API (in browser session ``session``, as a page keeps
-    one; None starts a new one); the answered image's pixels."""
-    body = json.dumps({"data": list(args), "session_hash": session}).encode()
-    request = urllib.request.Request(f"{url}gradio_api/call/{api.strip('/')}", data=body,
+def api_event(url: str, api: str, body: str, timeout: float = 300) -> tuple[str, str]:
+    """POST ``body`` (JSON text: ``{"data": [...]}``, which may hold NaN or Infinity as an
+    API caller could send) to ``/gradio_api/call/<api>`` and read the event stream; returns
+    (the last event's kind, "complete" or "error", and its data text)."""
+    request = urllib.request.Request(f"{url}gradio_api/call/{api.strip('/')}",
+                                     data=body.encode(),
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as resp:
         event_id = json.loads(resp.read())["event_id"]
@@ -77,6 +77,15 @@ def call(url: str, api: str, args: tuple, session: str | None = None,
                 kind = line.split(":", 1)[1].strip()
             elif line.startswith("data:"):
                 data = line.split(":", 1)[1].strip()
+    return kind, data
+
+
+def call(url: str, api: str, args: tuple, session: str | None = None,
+         timeout: float = 300) -> np.ndarray:
+    """One request over Gradio's HTTP API (in browser session ``session``, as a page keeps
+    one; None starts a new one); the answered image's pixels."""
+    body = json.dumps({"data": list(args), "session_hash": session})
+    kind, data = api_event(url, api, body, timeout)
     if kind != "complete":
         raise ApiError(f"{api}: {kind} {data[:200]}")
     answer = json.loads(data)[0]

@@ -114,18 +114,19 @@ class Components:
             return self._identity
 
     def edit(self, name: str) -> EditPipeline:
-        G = self.generator(name)
-        with self._lock:
-            if name not in self._edit:
-                self._edit[name] = EditPipeline(G, identity=_Lazy(self.identity))
-            return self._edit[name]
+        """The model's edit pipeline (its direction sets load once)."""
+        return self._shared(self._edit, name, EditPipeline)
 
     def inversion(self, name: str) -> InversionPipeline:
+        return self._shared(self._inversion, name, InversionPipeline)
+
+    def _shared(self, store: dict, name: str, cls: type) -> Any:
+        """One ``cls(G, identity=...)`` per model, kept in ``store``."""
         G = self.generator(name)
         with self._lock:
-            if name not in self._inversion:
-                self._inversion[name] = InversionPipeline(G, identity=_Lazy(self.identity))
-            return self._inversion[name]
+            if name not in store:
+                store[name] = cls(G, identity=_Lazy(self.identity))
+            return store[name]
 
     def clip(self, name: str) -> TextImageModel:
         offered = available_clip_models()

@@ -12,7 +12,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from spaces.state import CancelFlags, ExpiringStore, inverted_delta  # noqa: E402
-
 from stylelab.hashing import content_digest  # noqa: E402
 
 
