@@ -96,12 +96,12 @@ def call(url: str, api: str, args: tuple, session: str | None = None,
 
 @dataclass(frozen=True)
 class Target:
-    """The hub's model and what the requests need to know about it: W+ entries, named
-    sliders, and the Generate size (the size the Edit tab redraws at)."""
+    """The hub's model and what the requests need to know about it: W+ entries, the Edit
+    tab's slider keys, and the Generate size (the size the Edit tab redraws at)."""
 
     model: str
     num_ws: int
-    sliders: int
+    keys: tuple[str, ...]
     size: int
 
 
@@ -110,8 +110,10 @@ def request_args(target: Target, client: int, i: int):
     seed = 1000 + client
     if i % 2 == 0:
         return "/generate", (target.model, str(seed), 0.7, target.size)
-    strengths = [0.0] * (target.sliders + 1)
-    strengths[i % target.sliders] = 1.0 + 0.25 * (client % 4)
+    # GANSpace sliders: shipped for the default model, computed in a second for any other
+    movable = [k for k, key in enumerate(target.keys) if key.startswith("ganspace/")]
+    strengths = [0.0] * (len(target.keys) + 1)
+    strengths[movable[i % len(movable)]] = 1.0 + 0.25 * (client % 4)
     return "/slider", (target.model, "Seed", seed, 0.7, 0, target.num_ws - 1, [], *strengths)
 
 
@@ -206,7 +208,7 @@ def describe(model: str) -> Target:
     from stylelab.pipelines.edit import EditPipeline
 
     pipe = EditPipeline.from_name(model)
-    return Target(model, pipe.G.num_ws, len(pipe.sliders()), pipe.size)
+    return Target(model, pipe.G.num_ws, tuple(s.key for s in pipe.sliders()), pipe.size)
 
 
 def main() -> None:

@@ -18,7 +18,13 @@ import gradio as gr
 from PIL import Image
 
 from stylelab import CacheError, StyleGenerator, get_spec, list_models, load_generator
-from stylelab.clip import ClipError, TextImageModel, available_clip_models, load_clip
+from stylelab.clip import (
+    ClipError,
+    TextImageModel,
+    available_clip_models,
+    clip_status,
+    load_clip,
+)
 from stylelab.pipelines import (
     EditPipeline,
     GenerationPipeline,
@@ -130,9 +136,11 @@ class Components:
 
     def clip(self, name: str) -> TextImageModel:
         offered = available_clip_models()
+        if not offered:
+            raise ClipError(clip_status())
         if name not in offered:
             raise ClipError(f"CLIP model {name!r} is not offered here; choose one of: "
-                            f"{', '.join(offered) or 'none (see the note above)'}")
+                            f"{', '.join(offered)}")
         return load_clip(name)
 
     def text(self, name: str, clip_name: str) -> TextEditPipeline:

@@ -7,7 +7,7 @@ from stylelab.cli import main
 def test_models_lists_registry(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "mobilestylegan-ffhq" in out and "tiny-test" in out
+    assert "mobilestylegan-ffhq" in out and "tiny-test" not in out  # test models stay hidden
 
 
 def test_generate_writes_pngs_named_by_seed(tmp_path):
@@ -56,4 +56,4 @@ def test_invert_bad_input_is_one_clear_line(tmp_path, capsys):
     from stylelab.pipelines.invert import example_photos
 
     assert main(["invert", str(example_photos()[0]), "--steps", "0", "--out", str(tmp_path)]) == 2
-    assert "steps must be between" in capsys.readouterr().err
+    assert "steps must be a number in 1..5000" in capsys.readouterr().err

@@ -136,7 +136,7 @@ def test_hub_model_offline_says_what_to_download(client: Client, hub: Hub) -> No
 def test_real_model_generates_256px_faces(real_hub: Hub, tmp_path: Path) -> None:
     client = Client(real_hub.url, verbose=False, download_files=str(tmp_path))
     items = client.predict("mobilestylegan-ffhq", "0-1", 0.7, 256, api_name="/generate")
-    assert [item["caption"] for item in items] == ["seed 0", "seed 1"]
+    assert [item["caption"] for item in items] == ["seed 0, ψ 0.7", "seed 1, ψ 0.7"]
     for item in items:
         pixels = png(item["image"], (256, 256))
         assert pixels.std() > 20  # a rendered face, not a flat or broken image

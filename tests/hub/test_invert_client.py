@@ -41,8 +41,9 @@ def test_align_shows_face_with_landmarks(client: Client, portrait: str) -> None:
 
 def test_invert_returns_reconstruction_metrics_and_pasteback(client: Client, portrait: str
                                                               ) -> None:
-    aligned, recon, metrics, pasted = client.predict(
+    aligned, recon, metrics, pasted, note = client.predict(
         "tiny-test", handle_file(portrait), "W+", 3, api_name="/invert")
+    assert note == "Done."
     with Image.open(recon) as im:
         assert im.format == "PNG" and im.size == (64, 64)
     with Image.open(pasted) as im, Image.open(portrait) as src:
@@ -51,7 +52,7 @@ def test_invert_returns_reconstruction_metrics_and_pasteback(client: Client, por
 
 
 @pytest.mark.parametrize("kind,expected", [("text", "not an image"), ("blank", "no face"),
-                                           ("steps", "steps must be between")])
+                                           ("steps", "steps must be a number in 1..500")])
 def test_bad_uploads_give_friendly_errors(client: Client, hub: Hub, portrait: str,
                                           tmp_path: Path, kind: str, expected: str) -> None:
     upload, steps = portrait, 3
@@ -71,8 +72,8 @@ def test_bad_uploads_give_friendly_errors(client: Client, hub: Hub, portrait: st
 
 def test_real_model_inverts_a_portrait(real_hub: Hub, portrait: str, tmp_path: Path) -> None:
     client = Client(real_hub.url, verbose=False, download_files=str(tmp_path))
-    _, recon, metrics, _ = client.predict("mobilestylegan-ffhq", handle_file(portrait), "W+", 20,
-                                          api_name="/invert")
+    _, recon, metrics, _, _ = client.predict("mobilestylegan-ffhq", handle_file(portrait), "W+",
+                                             20, api_name="/invert")
     with Image.open(recon) as im:
         assert im.size == (256, 256)
     assert metrics["PSNR (dB)"] > 15 and metrics["identity cosine (dlib)"] > 0.5
