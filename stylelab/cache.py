@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from .models.validate import first_non_finite
+
 
 class CacheError(RuntimeError):
     """The cache is unusable (not writable, corrupt file) or a download is impossible."""
@@ -65,7 +67,9 @@ def save_checked(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | 
 def load_checked(path: Path, expected_sha256: str | None = None) -> dict[str, torch.Tensor]:
     """Load a safetensors file after checking its digest (the sidecar's, or ``expected_sha256``).
 
-    Raises :class:`CacheError` for a missing digest or a mismatch: such a file is never loaded.
+    Raises :class:`CacheError` for a missing digest or a mismatch: such a file is never loaded;
+    also for a file whose digest matches but which is not valid safetensors (a rewritten
+    sidecar), and for tensors holding NaN or Inf.
     """
     sidecar = path.with_suffix(".sha256")
     expected = expected_sha256 or (sidecar.read_text().strip() if sidecar.exists() else None)
@@ -77,7 +81,16 @@ def load_checked(path: Path, expected_sha256: str | None = None) -> dict[str, to
             f"{path} is corrupt or truncated (sha256 {actual[:12]}... != {expected[:12]}...); "
             "delete it and it will be rebuilt or downloaded again"
         )
-    return load_file(str(path))
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:  # SafetensorError, OSError, ...: never a raw library error
+        raise CacheError(f"{path} is not a valid safetensors file ({type(exc).__name__}); "
+                         "delete it and it will be rebuilt or downloaded again") from exc
+    bad = first_non_finite(tensors.items())
+    if bad is not None:
+        raise CacheError(f"{path}: tensor {bad!r} holds NaN or Inf values; delete the file "
+                         "and it will be rebuilt or downloaded again")
+    return tensors
 
 
 def read_metadata(path: Path) -> dict[str, str]:

@@ -11,6 +11,7 @@ Files: ``NAME.safetensors`` (``vectors``, ``scales``) + ``NAME.json`` (everythin
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..models.base import StyleGenerator, Styles
-from ..models.stylespace import flatten_styles, latent_signature, unflatten_styles
+from ..models.stylespace import flatten_styles, latent_signature, s_dim, unflatten_styles
 
 SPACES = ("w", "s")
 FORMAT_VERSION = 1
@@ -62,8 +63,23 @@ class Direction:
         if self.scales is None:
             self.scales = torch.ones(len(self.names))
         self.scales = torch.as_tensor(self.scales, dtype=torch.float32).reshape(-1).cpu()
+        self._check_tensors()
         if self.layers is not None:
             self.layers = (int(self.layers[0]), int(self.layers[1]))
+
+    def _check_tensors(self) -> None:
+        """Shapes agree with the names and the signature's dimension; values are finite
+        (a file whose JSON was edited to "fit" another generator is refused here)."""
+        if self.scales.shape != (len(self.names),):
+            raise DirectionError(f"scales must be ({len(self.names)},), "
+                                 f"got {tuple(self.scales.shape)}")
+        match = re.search(r":[ws](\d+)x\d+$", str(self.signature))
+        if match and self.vectors.shape[1] != int(match[1]):
+            raise DirectionError(f"the vectors are {self.vectors.shape[1]}-D but the signature "
+                                 f"{self.signature!r} says {match[1]}-D: the file is damaged "
+                                 "or edited; compute the direction again")
+        if not (torch.isfinite(self.vectors).all() and torch.isfinite(self.scales).all()):
+            raise DirectionError("the direction holds NaN or Inf values: compute it again")
 
     def __len__(self) -> int:
         return len(self.names)
@@ -86,6 +102,10 @@ class Direction:
 
     def check(self, G: StyleGenerator) -> None:
         """Raise :class:`DirectionError` unless these vectors belong to ``G``'s latent space."""
+        dim = G.w_dim if self.space == "w" else s_dim(G)
+        if self.signature == latent_signature(G, self.space) and self.vectors.shape[1] != dim:
+            raise DirectionError(f"the vectors are {self.vectors.shape[1]}-D, {G.model_name!r} "
+                                 f"needs {dim}-D: compute the direction again")
         if self.signature != latent_signature(G, self.space):
             raise DirectionError(
                 f"this {self.method} direction was made for {self.model!r} "

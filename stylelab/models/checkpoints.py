@@ -34,6 +34,7 @@ import torch
 
 from .safe_pickle import PersistentRecord, RestrictedUnpickler, UnsafeCheckpointError
 from .stylegan2 import StyleGAN2, StyleGAN2Config, fir_kernel
+from .validate import as_error, first_non_finite
 
 PathLike = str | os.PathLike
 ROSINALITY = "rosinality stylegan2-pytorch"
@@ -180,6 +181,10 @@ def _build(cfg: StyleGAN2Config, tensors: Mapping[str, torch.Tensor], fmt: str,
             raise CheckpointFormatError(
                 f"{fmt} key {key!r} has shape {got}, this architecture expects {want}")
         state[our_key] = tensors[key].detach().float().reshape(state[our_key].shape)
+    bad = first_non_finite((names[k], state[k]) for k in names)
+    if bad is not None:
+        raise CheckpointFormatError(f"{fmt} key {bad!r} holds NaN or Inf values: the file is "
+                                    "damaged; download it again")
     G.load_state_dict(state)
     return G.eval().requires_grad_(False)
 
@@ -254,7 +259,8 @@ def _torch_load(path: PathLike) -> Any:
     except pickle.UnpicklingError as e:
         raise CheckpointFormatError(
             f"{os.fspath(path)!r} is not a {ROSINALITY} checkpoint readable with "
-            f"torch.load(weights_only=True) (an NVIDIA .pkl? use load_nvidia_pkl): {e}") from e
+            "torch.load(weights_only=True) (an NVIDIA .pkl? use load_nvidia_pkl): "
+            f"{str(e).strip().splitlines()[0][:200]}") from e
 
 
 @torch.no_grad()
@@ -265,6 +271,7 @@ def estimate_w_avg(G: StyleGAN2, samples: int = 10_000, seed: int = 0) -> torch.
     return torch.cat([G.mapping(c) for c in z.split(1000)]).mean(0)
 
 
+@as_error(CheckpointFormatError, f"the {ROSINALITY} checkpoint")
 def load_rosinality(source: PathLike | Mapping[str, Any], config: StyleGAN2Config | None = None,
                     *, lr_mlp: float = 0.01, w_avg_samples: int = 10_000) -> StyleGAN2:
     """A ready StyleGAN2 (eval mode) from a rosinality checkpoint file or (state) dict.
@@ -283,6 +290,8 @@ def load_rosinality(source: PathLike | Mapping[str, Any], config: StyleGAN2Confi
         G.w_avg.copy_(estimate_w_avg(G, w_avg_samples))
     else:
         G.w_avg.copy_(_latent_avg(latent_avg, cfg.w_dim))
+    if not bool(torch.isfinite(G.w_avg).all()):
+        raise CheckpointFormatError("latent_avg holds NaN or Inf values: the file is damaged")
     return G
 
 
@@ -364,6 +373,7 @@ def infer_nvidia_config(G_ema: PersistentRecord) -> StyleGAN2Config:
         conv_clamp=None if clamp is None else float(clamp))
 
 
+@as_error(CheckpointFormatError, f"the {NVIDIA} pickle", keep=(UnsafeCheckpointError,))
 def load_nvidia_pkl(path: PathLike | BinaryIO) -> StyleGAN2:
     """A ready StyleGAN2 (eval mode) from the ``G_ema`` of an official NVIDIA ``.pkl``."""
     data = read_nvidia_pkl(path)

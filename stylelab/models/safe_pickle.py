@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class UnsafeCheckpointError(pickle.UnpicklingError, ValueError):
     """The pickle references a global outside the whitelist; nothing from it was run."""
 
 
