@@ -8,12 +8,27 @@ line to stderr and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .cache import CacheError, cache_dir
+from .fileio import (
+    atomic_write,
+    check_output_dir,
+    check_output_file,
+    save_png,
+    write_text,
+)
+from .latents import parse_seeds
 from .plugins import load_plugins
 from .registry import DEFAULT_MODEL, get_spec, list_models
+
+INVERT_FILES = ("reconstruction.png", "latents.safetensors", "metrics.json", "aligned.png",
+                "pasted.png")
+STYLECLIP_FILES = ("before.png", "after.png", "edited.safetensors", "result.json")
+MAX_ALIGN_SIZE = 4096
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
@@ -35,27 +50,29 @@ def _cmd_download(args: argparse.Namespace) -> None:
 def _cmd_generate(args: argparse.Namespace) -> None:
     from .pipelines import GenerationPipeline
 
+    seeds = parse_seeds(args.seeds)
+    out = check_output_dir(args.out, names=[f"seed{s:04d}.png" for s in seeds],
+                           overwrite=args.overwrite)
     pipe = GenerationPipeline.from_name(args.model)
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CacheError(f"cannot create output folder {out}: {exc.strerror}") from exc
     psi = pipe.G.default_truncation if args.truncation is None else args.truncation
-    for seed, image in pipe.generate(args.seeds, psi, args.size, args.batch_size):
-        path = out / f"seed{seed:04d}.png"
-        image.save(path, format="PNG")
-        print(path)
+    # PNG writing (zlib level 1) overlaps the next synthesis; at most two batches wait
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending: list = []
+        for seed, image in pipe.iter_generate(seeds, psi, args.size, args.batch_size):
+            pending.append(writer.submit(save_png, image, out / f"seed{seed:04d}.png"))
+            while len(pending) > 2 * args.batch_size:
+                print(pending.pop(0).result())
+        for job in pending:
+            print(job.result())
 
 
 def _cmd_align(args: argparse.Namespace) -> None:
     from .faces import align_face, load_image
 
+    out = check_output_file(args.out, [args.input], args.overwrite)
     photo = load_image(args.input)
     aligned = align_face(photo, size=args.size)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    aligned.image.save(out, format="PNG")
+    save_png(aligned.image, out)
     if aligned.n_faces > 1:
         print(f"note: {aligned.n_faces} faces found; aligned the largest", file=sys.stderr)
     print(out)
@@ -66,11 +83,12 @@ def _cmd_invert(args: argparse.Namespace) -> None:
 
     from .pipelines.invert import InversionPipeline
 
+    out = check_output_dir(args.out, [args.input], INVERT_FILES, args.overwrite)
     pipe = InversionPipeline.from_name(args.model, size=args.size)
     outcome = pipe.invert(args.input, args.method, args.steps, args.seed)
-    out = outcome.result.save(args.out)
-    outcome.aligned.image.save(out / "aligned.png", format="PNG")
-    outcome.pasted.save(out / "pasted.png", format="PNG")
+    outcome.result.save(out)
+    save_png(outcome.aligned.image, out / "aligned.png")
+    save_png(outcome.pasted, out / "pasted.png")
     if outcome.aligned.n_faces > 1:
         print(f"note: {outcome.aligned.n_faces} faces found; inverted the largest", file=sys.stderr)
     print(json.dumps({"out": str(out), "seconds": round(outcome.result.seconds, 1),
@@ -115,24 +133,24 @@ def _cmd_styleclip(args: argparse.Namespace) -> None:
     from .images import to_pil
     from .pipelines.textedit import TextEditPipeline
 
+    inputs = [args.input] if not args.input.startswith("seed:") else []
+    out = check_output_dir(args.out, inputs, STYLECLIP_FILES, args.overwrite)
     pipe = TextEditPipeline.from_name(args.model, clip=args.clip)
     w, delta = _styleclip_input(args.input, pipe.G, args.invert_steps)
     result = pipe.run(args.method, w, args.prompt, args.neutral,
                       alpha=args.alpha, beta=args.beta, steps=args.steps, space=args.space,
                       delta=delta)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    before = to_pil(result.before)[0]
-    before.save(out / "before.png", format="PNG")
-    to_pil(result.image)[0].save(out / "after.png", format="PNG")
+    save_png(to_pil(result.before)[0], out / "before.png")
+    save_png(to_pil(result.image)[0], out / "after.png")
     tensors = {f"styles.{k}": v.contiguous() for k, v in result.styles.items()}
     if result.latent is not None:
         tensors["latent"] = result.latent.contiguous()
-    save_file(tensors, str(out / "edited.safetensors"))
+    with atomic_write(out / "edited.safetensors") as tmp:
+        save_file(tensors, str(tmp))
     info = {"method": result.method, "prompt": args.prompt, "neutral": args.neutral,
             "clip": args.clip, "metrics": result.metrics, "notes": result.notes,
             "seconds": round(result.seconds, 2), "config": result.config}
-    (out / "result.json").write_text(json.dumps(info, indent=2, default=str))
+    write_text(out / "result.json", json.dumps(info, indent=2, default=str))
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(json.dumps({"out": str(out), **{k: round(v, 4) for k, v in result.metrics.items()}}))
@@ -157,6 +175,30 @@ def _cmd_train_mapper(args: argparse.Namespace) -> None:
                       **{k: round(v, 4) for k, v in last.items() if k != "step"}}))
 
 
+def count(low: int, high: int):
+    """An argparse type: a whole number in ``low..high``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+    return parse
+
+
+def finite(text: str) -> float:
+    """An argparse type: a finite number (no nan, no inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def _styleclip_common(p: argparse.ArgumentParser) -> None:
     from .clip.registry import DEFAULT_CLIP
 
@@ -165,7 +207,7 @@ def _styleclip_common(p: argparse.ArgumentParser) -> None:
                    help="CLIP model: ViT-B/32, open_clip:ARCH/TAG, hf-hub:ORG/REPO, "
                         "transformers:ORG/REPO or a local folder")
     p.add_argument("--model", default=DEFAULT_MODEL)
-    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--steps", type=count(1, 5000), default=60)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,25 +220,30 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="render images for seeds as PNG files")
     gen.add_argument("--model", default=DEFAULT_MODEL)
     gen.add_argument("--seeds", default="0-7", help="e.g. '0-7' or '1,5,9-11'")
-    gen.add_argument("--truncation", type=float, default=None,
+    gen.add_argument("--truncation", type=finite, default=None,
                      help="truncation psi in [0, 2] (default: the model's)")
-    gen.add_argument("--size", type=int, default=None, help="output size (default: native)")
-    gen.add_argument("--batch-size", type=int, default=8)
+    gen.add_argument("--size", type=count(1, 4096), default=None,
+                     help="output size (default: native)")
+    gen.add_argument("--batch-size", type=count(1, 256), default=8)
     gen.add_argument("--out", default="out")
+    gen.add_argument("--overwrite", action="store_true", help="replace earlier PNGs in --out")
     gen.set_defaults(func=_cmd_generate)
     align = sub.add_parser("align", help="FFHQ-align the largest face of a photo")
     align.add_argument("input")
     align.add_argument("--out", required=True, help="output PNG path")
-    align.add_argument("--size", type=int, default=1024)
+    align.add_argument("--size", type=count(16, MAX_ALIGN_SIZE), default=1024,
+                       help=f"crop size in pixels (16..{MAX_ALIGN_SIZE})")
+    align.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     align.set_defaults(func=_cmd_align)
     inv = sub.add_parser("invert", help="invert a photo: latents, reconstruction, metrics")
     inv.add_argument("input")
     inv.add_argument("--method", default="w+", choices=["w", "w+", "pti"])
-    inv.add_argument("--steps", type=int, default=300)
+    inv.add_argument("--steps", type=count(1, 5000), default=300)
     inv.add_argument("--model", default=DEFAULT_MODEL)
-    inv.add_argument("--size", type=int, default=256, help="inversion resolution")
-    inv.add_argument("--seed", type=int, default=0)
+    inv.add_argument("--size", type=count(16, 4096), default=256, help="inversion resolution")
+    inv.add_argument("--seed", type=count(0, 2**32 - 1), default=0)
     inv.add_argument("--out", required=True, help="output folder")
+    inv.add_argument("--overwrite", action="store_true", help="replace an earlier result")
     inv.set_defaults(func=_cmd_invert)
     sc = sub.add_parser("styleclip", help="text-driven edit (StyleCLIP) of a face")
     _styleclip_common(sc)
@@ -204,18 +251,20 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--neutral", default="a face", help="neutral text (global directions)")
     sc.add_argument("--input", required=True,
                     help="seed:N, a folder from `stylelab invert`, or a photo")
-    sc.add_argument("--alpha", type=float, default=4.0, help="global: strength")
-    sc.add_argument("--beta", type=float, default=0.1, help="global: disentanglement threshold")
+    sc.add_argument("--alpha", type=finite, default=4.0, help="global: strength")
+    sc.add_argument("--beta", type=finite, default=0.1, help="global: disentanglement threshold")
     sc.add_argument("--space", default="w+", choices=["w+", "s"], help="optimize: latent space")
-    sc.add_argument("--invert-steps", type=int, default=300, help="W+ steps for a photo input")
+    sc.add_argument("--invert-steps", type=count(1, 5000), default=300,
+                    help="W+ steps for a photo input")
     sc.add_argument("--out", required=True, help="output folder")
+    sc.add_argument("--overwrite", action="store_true", help="replace an earlier result")
     sc.set_defaults(func=_cmd_styleclip)
     tm = sub.add_parser("styleclip-train-mapper", help="train a StyleCLIP latent mapper")
     _styleclip_common(tm)
-    tm.add_argument("--batch", type=int, default=2)
-    tm.add_argument("--lr", type=float, default=1e-3)
-    tm.add_argument("--seed", type=int, default=0)
-    tm.add_argument("--checkpoint-every", type=int, default=50)
+    tm.add_argument("--batch", type=count(1, 64), default=2)
+    tm.add_argument("--lr", type=finite, default=1e-3)
+    tm.add_argument("--seed", type=count(0, 2**32 - 1), default=0)
+    tm.add_argument("--checkpoint-every", type=count(1, 10**6), default=50)
     tm.add_argument("--out", default=None, help="checkpoint path (default: the cache)")
     tm.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     tm.set_defaults(func=_cmd_train_mapper)
@@ -229,7 +278,12 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except (ValueError, KeyError, CacheError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"stylelab: error: {msg}", file=sys.stderr)
+        print(f"stylelab: error: {str(msg).splitlines()[0] if str(msg) else msg}",
+              file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, permissions, ...: one line, no traceback
+        print(f"stylelab: error: {exc.strerror or exc} ({exc.filename or 'output'})",
+              file=sys.stderr)
         return 2
     return 0
 

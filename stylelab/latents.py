@@ -26,10 +26,11 @@ def parse_seeds(text: str | int | Sequence[int], max_count: int = MAX_SEEDS) -> 
     elif isinstance(text, str):
         seeds = []
         for part in filter(None, (p.strip() for p in text.split(","))):
-            m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+            m = re.fullmatch(r"(\d{1,10})(?:\s*-\s*(\d{1,10}))?", part)
             if not m:
                 raise ValueError(
-                    f"bad seed {part!r}: use integers and ranges like '0-7' or '1,5,9-11'"
+                    f"bad seed {part[:40]!r}: seeds are whole numbers in 0..{MAX_SEED}, "
+                    "with ranges like '0-7' or '1,5,9-11'"
                 )
             lo, hi = int(m[1]), int(m[2] or m[1])
             if hi < lo:

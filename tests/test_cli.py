@@ -55,5 +55,6 @@ def test_invert_bad_input_is_one_clear_line(tmp_path, capsys):
     assert "Traceback" not in capsys.readouterr().err
     from stylelab.pipelines.invert import example_photos
 
-    assert main(["invert", str(example_photos()[0]), "--steps", "0", "--out", str(tmp_path)]) == 2
-    assert "steps must be a number in 1..5000" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # argparse answers: usage + one line, status 2
+        main(["invert", str(example_photos()[0]), "--steps", "0", "--out", str(tmp_path)])
+    assert info.value.code == 2 and "0 is outside 1..5000" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..fileio import atomic_write, save_png, write_text
 from ..images import to_pil
 from ..models.base import StyleGenerator
 
@@ -85,12 +86,12 @@ class InversionResult:
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        to_pil(self.reconstruction)[0].save(directory / "reconstruction.png")
+        save_png(to_pil(self.reconstruction)[0], directory / "reconstruction.png")
         tensors = {"latent": self.latent.float(), "reconstruction": self.reconstruction.float()}
         for name, delta in (self.generator_delta or {}).items():
             tensors[DELTA_PREFIX + name] = delta.to(delta_dtype)
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-                  str(directory / "latents.safetensors"))
+        with atomic_write(directory / "latents.safetensors") as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
         info = {
             "method": self.method, "space": self.space, "metrics": self.metrics,
             "seconds": self.seconds, "steps_run": self.steps_run,
@@ -98,7 +99,7 @@ class InversionResult:
             "history_summary": history_summary(self.history), "history": self.history,
             "config": self.config,
         }
-        (directory / "metrics.json").write_text(json.dumps(info, indent=2, default=str))
+        write_text(directory / "metrics.json", json.dumps(info, indent=2, default=str))
         return directory
 
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
@@ -81,9 +83,20 @@ class GenerationPipeline:
     def generate(self, seeds, truncation: float = 0.7, size: int | None = 256,
                  batch_size: int = 8) -> list[tuple[int, Image.Image]]:
         """``[(seed, image)]`` for every seed (``"0-7"``, ``"1,5"``, int or list)."""
+        return list(self.iter_generate(seeds, truncation, size, batch_size))
+
+    def iter_generate(self, seeds, truncation: float = 0.7, size: int | None = 256,
+                      batch_size: int = 8) -> Iterator[tuple[int, Image.Image]]:
+        """``(seed, image)`` pairs as each batch is rendered, so a caller can write one batch
+        while the next renders. Every argument is checked before the first render."""
         seeds = parse_seeds(seeds)
-        images = self.render(self.w_from_seeds(seeds, truncation), size, batch_size, "generate")
-        return list(zip(seeds, images))
+        w = self.w_from_seeds(seeds, truncation)
+        size = self.check_size(size)
+        batch_size = check_count(batch_size, "batch size", 1, 1024)
+        for start in tqdm(range(0, len(seeds), batch_size), desc="generate", unit="batch"):
+            with torch.inference_mode():
+                images = to_pil(self.G.synthesis(w[start:start + batch_size], size=size))
+            yield from zip(seeds[start:start + batch_size], images)
 
     def check_layers(self, start: int, stop: int) -> range:
         """W+ layer range ``start..stop`` inclusive, checked against ``num_ws``."""

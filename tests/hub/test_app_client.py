@@ -65,7 +65,7 @@ def test_interpolate_strip(client: Client, space: str) -> None:
 
 
 BAD_INPUTS = [
-    ("/generate", ("tiny-test", "abc", 1.0, 32), "bad seed 'abc': use integers and ranges"),
+    ("/generate", ("tiny-test", "abc", 1.0, 32), "bad seed 'abc': seeds are whole numbers in 0..4294967295"),
     ("/generate", ("tiny-test", "-5", 1.0, 32), "bad seed '-5'"),
     ("/generate", ("tiny-test", "0-3", 3, 32), "truncation 3.0 is outside [0, 2]"),
     ("/generate", ("tiny-test", "0", 1.0, 48),
