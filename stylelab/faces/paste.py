@@ -8,18 +8,36 @@ seamless. Mask (in crop pixels, ``f = feather * crop size``):
 * ``region="crop"`` (default): the whole crop, ramping from 0 at its border to 1 at
   ``f`` pixels inside it (smoothstep), so outside the quad the photo stays bit-exact;
 * ``region="face"``: the face from the landmarks (jaw + brows hull, extended over the
-  forehead), grown by ``f / 2`` and blurred by ``f / 2``, times the crop mask.
+  forehead), grown by ``f / 2`` and blurred by ``f / 2``, times the crop mask;
+* ``region="head"``: the face and the hair above it (the ``hair`` region of
+  :mod:`.regions`: over the brows, the jaw width plus 30% each side, up to the crop's top),
+  grown and blurred the same way, times the crop mask: background beside and below the
+  head, and the shoulders, stay the photo's own.
+
+:func:`paste_size` picks the generator size to render the crop at, so that it is not
+scaled up into the photo (a soft patch).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 from .align import AlignedFace, quad_side
-from .regions import convex_hull, face_axes, grow, polygon_mask
+from .regions import convex_hull, face_axes, grow, polygon_mask, region_polygons
 
-PASTE_REGIONS = ("crop", "face")
+PASTE_REGIONS = ("crop", "face", "head")
+
+
+def paste_size(aligned: AlignedFace, sizes: Sequence[int]) -> int:
+    """The smallest of ``sizes`` (a generator's output sizes) at least as large as the
+    face's crop spans in the photo, else the largest: rendering at it, the crop is never
+    scaled up when pasted back. E.g. a 300 px face with sizes (256, 512, 1024) -> 512."""
+    need = quad_side(aligned.quad)
+    fitting = sorted(s for s in sizes if s >= need)
+    return fitting[0] if fitting else max(sizes)
 
 
 def paste_back(
@@ -40,9 +58,9 @@ def paste_back(
         return original.copy()
     side = crop.width
     mask = _crop_mask(side, feather)
-    if region == "face":
+    if region in ("face", "head"):
         lm = (aligned.landmarks + 0.5) * side / aligned.size - 0.5
-        mask = mask * _face_mask(lm, side, feather)
+        mask = mask * _face_mask(lm, side, feather, with_hair=region == "head")
     mask_img = Image.fromarray(np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     data = _patch_to_crop(aligned, side, box)
     size = (box[2] - box[0], box[3] - box[1])
@@ -104,13 +122,18 @@ def _crop_mask(side: int, feather: float) -> np.ndarray:
     return np.minimum(ramp[:, None], ramp[None, :])
 
 
-def _face_mask(landmarks: np.ndarray, side: int, feather: float) -> np.ndarray:
-    """(side, side) soft face mask: jaw + brows hull with the forehead, grown and blurred."""
+def _face_mask(landmarks: np.ndarray, side: int, feather: float,
+               with_hair: bool = False) -> np.ndarray:
+    """(side, side) soft mask: jaw + brows hull with the forehead (plus the hair region),
+    grown and blurred."""
     _, up, iod = face_axes(landmarks)
     forehead = landmarks[17:27] + up * 0.8 * iod
     hull = convex_hull(np.r_[landmarks[0:27], forehead])
     radius = feather * side / 2.0
-    hard = polygon_mask([grow(hull, radius)], side)
+    polygons = [grow(hull, radius)]
+    if with_hair:
+        polygons += [grow(p, radius) for p in region_polygons(landmarks, side)["hair"]]
+    hard = polygon_mask(polygons, side)
     if radius < 0.3:
         return hard
     img = Image.fromarray((hard * 255).astype(np.uint8), "L")

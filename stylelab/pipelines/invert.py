@@ -7,12 +7,15 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from PIL import Image
 
 from ..faces import AlignedFace, IdentityModel, align_face, load_image, paste_back
+from ..faces.paste import paste_size
 from ..images import from_pil, to_pil
 from ..inversion import InversionResult, OptimizeConfig, PTIConfig, invert, invert_pti
 from ..inversion.losses import IdentityLoss
+from ..inversion.result import apply_generator_delta
 from ..models.base import StyleGenerator
 from ..optim import StopCheck
 from ..registry import DEFAULT_MODEL, load_generator
@@ -97,7 +100,19 @@ class InversionPipeline:
         else:
             result = invert(self.G, target, config, identity, progress=progress, stop=stop)
         crop = to_pil(result.reconstruction)[0]
-        return InvertOutcome(image, aligned, result, crop, paste_back(image, crop, aligned))
+        return InvertOutcome(image, aligned, result, crop, self.paste(image, aligned, result))
+
+    @torch.inference_mode()
+    def paste(self, photo: Image.Image, aligned: AlignedFace, result: InversionResult
+              ) -> Image.Image:
+        """``photo`` with the reconstruction pasted back: rendered at the size the face spans
+        in the photo (:func:`paste_size`; the generator's native size at most), blended over
+        the face and hair only, with a feathered landmark mask."""
+        G = apply_generator_delta(self.G, result.generator_delta) if result.generator_delta \
+            else self.G
+        size = paste_size(aligned, G.sizes)
+        crop = to_pil(G.synthesis(result.latent.to(G.device), size=size))[0]
+        return paste_back(photo, crop, aligned, region="head")
 
 
 def example_photos() -> list[Path]:
