@@ -24,8 +24,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .errors import MissingModelError, NoFaceError
+from .errors import ImageTooSmallError, MissingModelError, NoFaceError
 
+#: Shortest side (after downscaling) a search copy needs: smaller ones cannot hold a face,
+#: and dlib's detectors abort on images a few pixels wide.
+MIN_SEARCH_SIDE = 32
 #: Longest side of the copy that HOG searches (larger images are downscaled).
 DETECT_MAX_SIDE = 1024
 #: Longest side of the copy that the (slow) CNN fallback searches.
@@ -142,11 +145,19 @@ class FaceDetector:
         """All faces in ``image`` (PIL or (H, W, 3) uint8), largest first; [] when none."""
         self._load()
         small, factor = _downscaled(image, self.max_side)
+        size = image.size if isinstance(image, Image.Image) else image.shape[1::-1]
+        if min(small.shape[:2]) < MIN_SEARCH_SIDE:  # dlib aborts on a few-pixel side
+            raise ImageTooSmallError.for_size(tuple(size), MIN_SEARCH_SIDE,
+                                              (small.shape[1], small.shape[0]))
         with self._run_lock:
-            boxes, kind = self._hog_boxes(small), "hog"
-            if not boxes and self.cnn_fallback:
-                boxes, kind = self._cnn_boxes(small), "cnn"
-            faces = [self._landmarks(small, box, factor, kind) for box in boxes]
+            try:
+                boxes, kind = self._hog_boxes(small), "hog"
+                if not boxes and self.cnn_fallback:
+                    boxes, kind = self._cnn_boxes(small), "cnn"
+                faces = [self._landmarks(small, box, factor, kind) for box in boxes]
+            except RuntimeError as exc:  # any other dlib refusal: no face, said plainly
+                reason = (str(exc).strip().splitlines() or ["dlib error"])[0][:120]
+                raise NoFaceError(f"the detector could not search this image: {reason}") from None
         return sorted(faces, key=lambda f: f.area, reverse=True)
 
     def largest_face(self, image: Image.Image | np.ndarray) -> tuple[Face, int]:

@@ -12,7 +12,21 @@ class FaceError(ValueError):
 
 
 class ImageLoadError(FaceError):
-    """The file or bytes could not be read as an image."""
+    """The file or bytes could not be read as an image (base of the three below)."""
+
+
+class NotAnImageError(ImageLoadError):
+    """The content is not an image at all (empty, text, random bytes), whatever its name."""
+
+
+class UnsupportedFormatError(ImageLoadError):
+    """The content is an image format that is refused (SVG, EPS, PDF, ICO, HEIC, ...).
+
+    Only PNG, JPEG, WebP, GIF, BMP and TIFF are decoded, identified by content."""
+
+
+class CorruptImageError(ImageLoadError):
+    """The content starts like an accepted format but is truncated or corrupt."""
 
 
 class ImageTooLargeError(FaceError):
@@ -33,6 +47,26 @@ class NoFaceError(FaceError):
     def __init__(self, detail: str = ""):
         msg = "no face found: use a photo with one clearly visible, roughly frontal face"
         super().__init__(msg + (f" ({detail})" if detail else ""))
+
+
+class ImageTooSmallError(NoFaceError):
+    """The image (or its detection copy) is too small or too elongated to hold a face.
+
+    A :class:`NoFaceError`, so code that handles "no face" handles this too."""
+
+    def __init__(self, message: str):
+        FaceError.__init__(self, message)  # a plain message, not NoFaceError's "no face found"
+
+    @classmethod
+    def for_size(cls, size: tuple[int, int], min_side: int,
+                 searched: tuple[int, int] | None = None) -> ImageTooSmallError:
+        """``size``: the image's (width, height); ``searched``: the detection copy's, if smaller."""
+        (width, height), searched = size, tuple(searched or size)
+        where = "" if searched == tuple(size) else (
+            f" (searched at {searched[0]}x{searched[1]} with its long side scaled down)")
+        return cls(f"image too small to hold a face: it is {width}x{height} pixels{where} "
+                   f"and each side needs at least {min_side}; use a larger, less elongated "
+                   "photo of the face")
 
 
 class FaceTooSmallError(FaceError):
