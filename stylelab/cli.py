@@ -67,10 +67,10 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
 
 def _cmd_align(args: argparse.Namespace) -> None:
-    from .faces import align_face, load_image
+    from .faces import ALIGN_MAX_SIDE, align_face, load_image
 
     out = check_output_file(args.out, [args.input], args.overwrite)
-    photo = load_image(args.input)
+    photo = load_image(args.input, max_side=ALIGN_MAX_SIDE)
     aligned = align_face(photo, size=args.size)
     save_png(aligned.image, out)
     if aligned.n_faces > 1:

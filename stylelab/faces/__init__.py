@@ -35,14 +35,19 @@ from .detect import (
     largest_face,
 )
 from .errors import (
+    CorruptImageError,
     FaceError,
     FaceTooSmallError,
     ImageLoadError,
     ImageTooLargeError,
+    ImageTooSmallError,
     MissingModelError,
     NoFaceError,
+    NotAnImageError,
+    UnsupportedFormatError,
 )
 from .faceapi import EXPRESSIONS, FaceAttributes
+from .formats import ACCEPTED_FORMATS
 from .identity import (
     SAME_PERSON_THRESHOLD,
     IdentityModel,
@@ -52,11 +57,13 @@ from .identity import (
     face_chip,
     similarity,
 )
-from .io import DEFAULT_MAX_PIXELS, load_image
-from .paste import paste_back
+from .io import ALIGN_MAX_SIDE, DEFAULT_MAX_PIXELS, load_image
+from .paste import face_mask, paste_back, paste_size
 from .regions import REGIONS, region_masks
 
 __all__ = [
+    "ACCEPTED_FORMATS",
+    "ALIGN_MAX_SIDE",
     "DEFAULT_MAX_PIXELS",
     "EXPRESSIONS",
     "MEAN_FACE_3D",
@@ -64,6 +71,7 @@ __all__ = [
     "REGIONS",
     "SAME_PERSON_THRESHOLD",
     "AlignedFace",
+    "CorruptImageError",
     "Face",
     "FaceAttributes",
     "FaceDetector",
@@ -72,8 +80,11 @@ __all__ = [
     "IdentityModel",
     "ImageLoadError",
     "ImageTooLargeError",
+    "ImageTooSmallError",
     "MissingModelError",
     "NoFaceError",
+    "NotAnImageError",
+    "UnsupportedFormatError",
     "align_face",
     "canonical_landmarks",
     "default_detector",
@@ -91,7 +102,7 @@ __all__ = [
     "mirror_landmarks",
     "mouth_open",
     "mouth_width",
-    "paste_back",
+    "face_mask", "paste_back", "paste_size",
     "quad_matrix",
     "region_masks",
     "roll",

@@ -6,6 +6,13 @@ nothing, the CNN "mmod" detector is tried on a smaller copy (optional, slower).
 Big images are searched on a copy whose longest side is :data:`DETECT_MAX_SIDE`;
 boxes and landmarks are mapped back to full-resolution pixels.
 
+Images too small or too elongated to hold a face (a side of the search copy under
+:data:`MIN_SEARCH_SIDE` pixels) raise :class:`ImageTooSmallError` before dlib sees
+them: dlib's CNN detector raises, or corrupts memory and kills the process, on
+inputs with a side under about 10 pixels (1x1, 3x3, a 2000x10 strip, ...); the CNN
+is also skipped on copies thinner than :data:`CNN_MIN_SIDE`. Any other
+``RuntimeError`` from dlib becomes a :class:`NoFaceError`.
+
 Coordinates: ``(x, y)`` in pixels of the image given, ``(0, 0)`` being the
 centre of the top-left pixel (dlib's and numpy's convention).
 
@@ -37,6 +44,9 @@ CNN_MAX_SIDE = 640
 MAX_UPSAMPLE = 2
 #: ... and while its longest side stays within this.
 MAX_UPSAMPLED_SIDE = 2048
+#: The CNN runs only when its input's short side (after upsampling) is at least this;
+#: below about 10 pixels dlib's CNN raises or crashes, and no face it can find fits anyway.
+CNN_MIN_SIDE = 32
 LANDMARKS_68 = "shape_predictor_68_face_landmarks.dat"
 CNN_DETECTOR = "mmod_human_face_detector.dat"
 DEBIAN_DLIB_DIR = Path("/usr/share/dlib")
@@ -142,7 +152,10 @@ class FaceDetector:
             return self._cnn
 
     def detect(self, image: Image.Image | np.ndarray) -> list[Face]:
-        """All faces in ``image`` (PIL or (H, W, 3) uint8), largest first; [] when none."""
+        """All faces in ``image`` (PIL or (H, W, 3) uint8), largest first; [] when none.
+
+        Raises :class:`ImageTooSmallError` (a :class:`NoFaceError`) before dlib runs
+        when the image is too small or too elongated to hold a face."""
         self._load()
         small, factor = _downscaled(image, self.max_side)
         size = image.size if isinstance(image, Image.Image) else image.shape[1::-1]
@@ -181,6 +194,8 @@ class FaceDetector:
         dlib = _import_dlib()
         small, factor = _downscaled(arr, CNN_MAX_SIDE)
         upsample = 1 if max(small.shape[:2]) * 2 <= CNN_MAX_SIDE else 0
+        if min(small.shape[:2]) * 2**upsample < CNN_MIN_SIDE:
+            return []  # too thin for any face the CNN finds, and unsafe for dlib
         boxes = []
         for det in self._load_cnn()(small, upsample):
             r = det.rect

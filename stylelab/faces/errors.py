@@ -1,7 +1,18 @@
 """Errors of the face pipeline; every message tells the user what to do.
 
 All derive from :class:`FaceError` (a :class:`ValueError`), so an app can catch
-one class and show ``str(err)`` as is.
+one class and show ``str(err)`` as is (always one line)::
+
+    FaceError
+    +-- ImageLoadError            missing file, unreadable source
+    |   +-- NotAnImageError       empty, text, random bytes
+    |   +-- UnsupportedFormatError  SVG, EPS/PS, PDF, ICO, PSD, HEIC, ...
+    |   +-- CorruptImageError     truncated or damaged PNG/JPEG/WebP/GIF/BMP/TIFF
+    +-- ImageTooLargeError        over the pixel limit, refused from the header
+    +-- NoFaceError               no face detected
+    |   +-- ImageTooSmallError    too small or too elongated to hold a face
+    +-- FaceTooSmallError         a face, but too small to align
+    +-- MissingModelError         dlib or a model file is not installed
 """
 
 from __future__ import annotations

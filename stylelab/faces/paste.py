@@ -1,21 +1,25 @@
 """Paste an edited aligned crop back into the original photo.
 
-The crop is warped back with the inverse of the alignment (bicubic; a crop larger
-than the face's footprint in the photo is first reduced with Lanczos) and blended
-through a feathered mask, so only the quad's footprint can change and its edges are
-seamless. Mask (in crop pixels, ``f = feather * crop size``):
+The crop is warped back with the inverse of the alignment at its own resolution
+(Pillow's inverse affine transform, bicubic; a crop larger than the face's footprint
+in the photo is first reduced with Lanczos) and blended through a feathered mask in
+crop coordinates. Photo pixels where the warped mask is 0 are returned byte for byte.
 
-* ``region="crop"`` (default): the whole crop, ramping from 0 at its border to 1 at
-  ``f`` pixels inside it (smoothstep), so outside the quad the photo stays bit-exact;
-* ``region="face"``: the face from the landmarks (jaw + brows hull, extended over the
-  forehead), grown by ``f / 2`` and blurred by ``f / 2``, times the crop mask;
-* ``region="head"``: the face and the hair above it (the ``hair`` region of
-  :mod:`.regions`: over the brows, the jaw width plus 30% each side, up to the crop's top),
-  grown and blurred the same way, times the crop mask: background beside and below the
-  head, and the shoulders, stay the photo's own.
+Masks (``region``):
 
-:func:`paste_size` picks the generator size to render the crop at, so that it is not
-scaled up into the photo (a soft patch).
+* ``"head"`` (default): :func:`face_mask` with the hair, the face (landmark hull,
+  jaw line, forehead) and a dome over it (:func:`.regions.head_polygons`): the crop's
+  corners, the shoulders and the background beside the head stay the photo's own;
+* ``"face"``: :func:`face_mask` without the hair;
+* ``"crop"``: the whole crop, ramping from 0 at its border to 1 at ``feather * side``
+  pixels inside it (smoothstep): the old behaviour, a rectangle over face and background.
+
+Render the crop at :func:`paste_size` (the generator size nearest above the face's
+footprint in the photo) so that it is not scaled up into the photo (a soft patch)::
+
+    size = paste_size(aligned, G.sizes)                  # e.g. 1024 for a 1300 px face
+    crop = to_pil(G.synthesis(w, size=size))[0]
+    out = paste_back(photo, crop, aligned)               # face and hair only
 """
 
 from __future__ import annotations
@@ -26,42 +30,84 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from .align import AlignedFace, quad_side
-from .regions import convex_hull, face_axes, grow, polygon_mask, region_polygons
+from .regions import grow, head_polygons, polygon_mask
 
-PASTE_REGIONS = ("crop", "face", "head")
+PASTE_REGIONS = ("head", "face", "crop")
+#: :func:`face_mask` soft-edge width, as a fraction of the jaw width.
+FACE_FEATHER = 0.15
+#: ``region="crop"`` soft-edge width, as a fraction of the crop side.
+CROP_FEATHER = 0.1
+
+MaskLike = np.ndarray | Image.Image
 
 
 def paste_size(aligned: AlignedFace, sizes: Sequence[int]) -> int:
-    """The smallest of ``sizes`` (a generator's output sizes) at least as large as the
-    face's crop spans in the photo, else the largest: rendering at it, the crop is never
-    scaled up when pasted back. E.g. a 300 px face with sizes (256, 512, 1024) -> 512."""
+    """The smallest of ``sizes`` (a generator's output sizes) at least the side, in photo
+    pixels, of the aligned crop's quad; else the largest. Rendered at it, the crop is
+    scaled up into the photo only when no offered size is large enough.
+
+    >>> paste_size(aligned, (256, 512, 1024))   # quad side 300 photo pixels
+    512
+    >>> paste_size(aligned, (256, 512, 1024))   # quad side 1300: the largest there is
+    1024
+    """
+    if not len(sizes):
+        raise ValueError("sizes is empty: pass the generator's output sizes")
     need = quad_side(aligned.quad)
-    fitting = sorted(s for s in sizes if s >= need)
-    return fitting[0] if fitting else max(sizes)
+    fitting = sorted(int(s) for s in sizes if s >= need)
+    return fitting[0] if fitting else int(max(sizes))
+
+
+def face_mask(aligned: AlignedFace, size: int, feather: float = FACE_FEATHER,
+              hair: bool = True) -> np.ndarray:
+    """(size, size) float32 mask in [0, 1], in the coordinates of ``aligned``'s crop
+    rendered at ``size`` pixels: 1 over the face (and, with ``hair``, the hair dome
+    over it), 0 at the crop's corners, the shoulders and the background beside the head.
+
+    ``feather``: width of the soft edge as a fraction of the jaw width (landmarks 0-16),
+    in [0, 0.5]: the face polygon is grown by 3 sigma and the polygons are blurred
+    with a Gaussian of sigma ``feather * jaw / 4``, so the landmark hull stays at 1
+    (>= 0.99) with no step at the edge. The mask then ramps to 0 at the crop's border
+    (smoothstep) over the same width, or less where a landmark is nearer the border.
+    """
+    _check_feather(feather)
+    lm = (np.asarray(aligned.landmarks, np.float64) + 0.5) * size / aligned.size - 0.5
+    sigma = feather * float(np.linalg.norm(lm[16] - lm[0])) / 4.0
+    face, *dome = head_polygons(lm, hair)
+    hard = polygon_mask([grow(face, 3.0 * sigma), *dome], size)
+    margin = float(np.min(np.r_[lm + 0.5, size - 0.5 - lm]))  # nearest landmark to the border
+    ramp = float(np.clip(min(4.0 * sigma, margin), 1.0, size / 2.0))
+    return _blur(hard, sigma) * _crop_mask(size, ramp / size)
 
 
 def paste_back(
     original: Image.Image,
     crop: Image.Image,
     aligned: AlignedFace,
-    feather: float = 0.1,
-    region: str = "crop",
+    feather: float | None = None,
+    region: str = "head",
+    mask: MaskLike | None = None,
 ) -> Image.Image:
     """Composite ``crop`` (the edited aligned crop, any square size) into a copy of
-    ``original`` (the photo ``aligned`` came from). ``feather``: width of the soft
-    edge as a fraction of the crop side, in [0, 0.5]. Returns a new RGB image."""
-    _check(original, crop, aligned, feather, region)
+    ``original`` (the photo ``aligned`` came from). Returns a new RGB image.
+
+    ``region``: ``"head"``, ``"face"`` or ``"crop"`` (module doc). ``feather``: soft-edge
+    width in [0, 0.5], a fraction of the jaw width for head/face (default
+    :data:`FACE_FEATHER`) or of the crop side for crop (default :data:`CROP_FEATHER`).
+    ``mask``: a square mask in crop coordinates ((H, W) float in [0, 1] or a PIL ``L``
+    image, any size) used instead of ``region``'s. Pixels where the warped mask is 0
+    are the photo's own, bit-exact.
+    """
+    _check(original, crop, aligned, region)
     original = original.convert("RGB")
     crop = _fit(crop.convert("RGB"), aligned)
-    box = _footprint(aligned, original.size)
+    side = crop.width
+    alpha = _region_mask(aligned, side, feather, region) if mask is None \
+        else _as_mask(mask, side)
+    box = _support_box(aligned, alpha, original.size)
     if box is None:
         return original.copy()
-    side = crop.width
-    mask = _crop_mask(side, feather)
-    if region in ("face", "head"):
-        lm = (aligned.landmarks + 0.5) * side / aligned.size - 0.5
-        mask = mask * _face_mask(lm, side, feather, with_hair=region == "head")
-    mask_img = Image.fromarray(np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    mask_img = Image.fromarray(np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     data = _patch_to_crop(aligned, side, box)
     size = (box[2] - box[0], box[3] - box[1])
     patch = crop.transform(size, Image.Transform.AFFINE, data, Image.Resampling.BICUBIC)
@@ -73,16 +119,45 @@ def paste_back(
 
 
 def _check(original: Image.Image, crop: Image.Image, aligned: AlignedFace,
-           feather: float, region: str) -> None:
+           region: str) -> None:
     if original.size != tuple(aligned.source_size):
         raise ValueError(f"original is {original.size} but the face was aligned in a "
                          f"{tuple(aligned.source_size)} photo: pass the same photo")
     if crop.width != crop.height:
         raise ValueError(f"the crop must be square, got {crop.size}")
-    if not 0.0 <= feather <= 0.5:
-        raise ValueError(f"feather must be in [0, 0.5], got {feather}")
     if region not in PASTE_REGIONS:
         raise ValueError(f"region must be one of {PASTE_REGIONS}, got {region!r}")
+
+
+def _check_feather(feather: float) -> None:
+    if not 0.0 <= feather <= 0.5:
+        raise ValueError(f"feather must be in [0, 0.5], got {feather}")
+
+
+def _region_mask(aligned: AlignedFace, side: int, feather: float | None,
+                 region: str) -> np.ndarray:
+    """(side, side) float mask of ``region`` (module doc)."""
+    if region == "crop":
+        feather = CROP_FEATHER if feather is None else feather
+        _check_feather(feather)
+        return _crop_mask(side, feather)
+    feather = FACE_FEATHER if feather is None else feather
+    return face_mask(aligned, side, feather, hair=region == "head")
+
+
+def _as_mask(mask: MaskLike, side: int) -> np.ndarray:
+    """A user mask (float array in [0, 1] or PIL image) -> (side, side) float32."""
+    if isinstance(mask, Image.Image):
+        arr = np.asarray(mask.convert("L"), np.float32) / 255.0
+    else:
+        arr = np.asarray(mask, np.float32)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise ValueError(f"mask must be a square (H, W) array, got shape {arr.shape}")
+    if not np.isfinite(arr).all() or arr.min() < 0.0 or arr.max() > 1.0:
+        raise ValueError("mask values must be finite and in [0, 1]")
+    if arr.shape[0] != side:
+        arr = np.asarray(Image.fromarray(arr, "F").resize((side, side), Image.Resampling.BILINEAR))
+    return np.clip(arr, 0.0, 1.0)
 
 
 def _fit(crop: Image.Image, aligned: AlignedFace) -> Image.Image:
@@ -93,14 +168,22 @@ def _fit(crop: Image.Image, aligned: AlignedFace) -> Image.Image:
     return crop
 
 
-def _footprint(aligned: AlignedFace,
-               photo_size: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """Integer box (x0, y0, x1, y1) of the quad inside the photo, or None if it is outside."""
-    lo = np.floor(aligned.quad.min(0)).astype(int) - 1
-    hi = np.ceil(aligned.quad.max(0)).astype(int) + 2
-    x0, y0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
-    x1, y1 = min(int(hi[0]), photo_size[0]), min(int(hi[1]), photo_size[1])
-    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+def _support_box(aligned: AlignedFace, mask: np.ndarray,
+                 photo_size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """Integer photo box (x0, y0, x1, y1) around the pixels the mask can reach (the
+    quantised mask's nonzero crop pixels, +1 px for the bilinear warp), or None."""
+    ys, xs = np.nonzero(mask >= 0.5 / 255.0)
+    if not len(xs):
+        return None
+    x0, x1, y0, y1 = xs.min() - 1.0, xs.max() + 1.0, ys.min() - 1.0, ys.max() + 1.0
+    corners = aligned.to_source(np.array([[x0, y0], [x0, y1], [x1, y1], [x1, y0]]),
+                                mask.shape[0])
+    scale = quad_side(aligned.quad) / mask.shape[0]
+    lo = np.floor(corners.min(0) - scale).astype(int) - 1
+    hi = np.ceil(corners.max(0) + scale).astype(int) + 2
+    bx0, by0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
+    bx1, by1 = min(int(hi[0]), photo_size[0]), min(int(hi[1]), photo_size[1])
+    return (bx0, by0, bx1, by1) if bx1 > bx0 and by1 > by0 else None
 
 
 def _patch_to_crop(aligned: AlignedFace, side: int, box: tuple[int, int, int, int]) -> tuple:
@@ -122,19 +205,9 @@ def _crop_mask(side: int, feather: float) -> np.ndarray:
     return np.minimum(ramp[:, None], ramp[None, :])
 
 
-def _face_mask(landmarks: np.ndarray, side: int, feather: float,
-               with_hair: bool = False) -> np.ndarray:
-    """(side, side) soft mask: jaw + brows hull with the forehead (plus the hair region),
-    grown and blurred."""
-    _, up, iod = face_axes(landmarks)
-    forehead = landmarks[17:27] + up * 0.8 * iod
-    hull = convex_hull(np.r_[landmarks[0:27], forehead])
-    radius = feather * side / 2.0
-    polygons = [grow(hull, radius)]
-    if with_hair:
-        polygons += [grow(p, radius) for p in region_polygons(landmarks, side)["hair"]]
-    hard = polygon_mask(polygons, side)
-    if radius < 0.3:
-        return hard
-    img = Image.fromarray((hard * 255).astype(np.uint8), "L")
-    return np.asarray(img.filter(ImageFilter.GaussianBlur(radius)), np.float32) / 255.0
+def _blur(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur (Pillow, 8-bit) of a {0, 1} mask; a no-op below 0.3 px."""
+    if sigma < 0.3:
+        return mask.astype(np.float32)
+    img = Image.fromarray((mask * 255.0 + 0.5).astype(np.uint8), "L")
+    return np.asarray(img.filter(ImageFilter.GaussianBlur(sigma)), np.float32) / 255.0

@@ -119,3 +119,30 @@ def _blur(mask: np.ndarray, radius: float) -> np.ndarray:
     img = Image.fromarray(np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     out = np.asarray(img.filter(ImageFilter.GaussianBlur(radius)), dtype=np.float32) / 255.0
     return np.clip(out, 0.0, 1.0)
+
+
+def head_polygons(landmarks: np.ndarray, hair: bool = True,
+                  n_arc: int = 24) -> list[np.ndarray]:
+    """Polygons (pixels, like ``landmarks``) of the head as paste-back blends it.
+
+    With ``W`` the jaw width (landmarks 0 to 16) and the face's own axes:
+
+    * the face: convex hull of the jaw (0-16), the brows (17-26) and the brows moved
+      up by 0.8 IOD (the forehead, which the landmarks do not see);
+    * with ``hair``: a half-ellipse over the eye line, 0.7 ``W`` to each side of the
+      eye midpoint and 0.95 ``W`` up (the top of an FFHQ crop), tapering below the
+      eye line over the ears to 0.6 ``W`` each side at 0.3 ``W`` down. It leaves the
+      crop's corners, the shoulders and the background beside the neck out.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    right, up, iod = face_axes(lm)
+    width = float(np.linalg.norm(lm[16] - lm[0]))
+    face = convex_hull(np.r_[lm[0:27], lm[17:27] + up * 0.8 * iod])
+    if not hair:
+        return [face]
+    centre = (lm[36:42].mean(0) + lm[42:48].mean(0)) / 2.0
+    angles = np.linspace(0.0, np.pi, n_arc)
+    arc = centre + np.outer(np.cos(angles), right) * 0.7 * width \
+        + np.outer(np.sin(angles), up) * 0.95 * width
+    ears = centre - up * 0.3 * width + np.outer([-0.6, 0.6], right) * width
+    return [face, np.r_[arc, ears]]

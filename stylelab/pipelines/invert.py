@@ -10,7 +10,14 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ..faces import AlignedFace, IdentityModel, align_face, load_image, paste_back
+from ..faces import (
+    ALIGN_MAX_SIDE,
+    AlignedFace,
+    IdentityModel,
+    align_face,
+    load_image,
+    paste_back,
+)
 from ..faces.paste import paste_size
 from ..images import from_pil, to_pil
 from ..inversion import InversionResult, OptimizeConfig, PTIConfig, invert, invert_pti
@@ -79,7 +86,7 @@ class InversionPipeline:
 
     def align(self, photo) -> tuple[Image.Image, AlignedFace]:
         """(upright RGB photo, FFHQ-aligned face at ``self.size``) from a path, bytes or PIL."""
-        image = load_image(photo)
+        image = load_image(photo, max_side=ALIGN_MAX_SIDE)  # big photos decode downscaled
         return image, align_face(image, size=self.size)
 
     def invert(self, photo, method: str = "w+", steps: int = 300, seed: int = 0,

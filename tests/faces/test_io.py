@@ -1,4 +1,5 @@
-"""load_image: formats, EXIF orientation, transparency, modes, bad and huge files."""
+"""load_image: formats (by content), EXIF orientation, transparency, modes, bad and huge
+files, downscaled decoding (max_side)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
-from stylelab.faces import FaceError, ImageLoadError, ImageTooLargeError, load_image
+from stylelab.faces import (
+    CorruptImageError,
+    FaceError,
+    ImageLoadError,
+    ImageTooLargeError,
+    NotAnImageError,
+    UnsupportedFormatError,
+    load_image,
+)
 
 
 def _halves(size=(40, 20)) -> Image.Image:
@@ -159,3 +168,82 @@ def test_max_pixels_applies_to_every_source():
     with pytest.raises(ImageTooLargeError):
         load_image(_encode(_halves(), "PNG"), max_pixels=100)
     assert issubclass(ImageTooLargeError, FaceError) and issubclass(FaceError, ValueError)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF"])
+def test_other_accepted_formats(fmt):
+    img = load_image(_encode(_halves(), fmt))
+    assert img.mode == "RGB" and img.size == (40, 20)
+    assert np.abs(np.asarray(img).astype(int)[10, 5] - (255, 0, 0)).max() < 30
+
+
+def test_format_is_identified_by_content_not_name(tmp_path):
+    path = tmp_path / "photo.gif"
+    path.write_bytes(_encode(_halves(), "PNG"))
+    assert load_image(path).size == (40, 20)
+    eps = tmp_path / "photo.png"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    with pytest.raises(UnsupportedFormatError, match="EPS.*PNG, JPEG, WebP, GIF, BMP or TIFF"):
+        load_image(eps)
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(NotAnImageError, match="empty"):
+        load_image(empty)
+
+
+def test_corrupt_accepted_format():
+    with pytest.raises(CorruptImageError, match="PNG header is damaged"):
+        load_image(_encode(_halves(), "PNG")[:30])
+    assert issubclass(CorruptImageError, ImageLoadError)
+
+
+def _detailed(size) -> Image.Image:
+    rng = np.random.default_rng(0)
+    small = Image.fromarray(rng.integers(0, 255, (size[1] // 8, size[0] // 8, 3), np.uint8))
+    return small.resize(size, Image.Resampling.BILINEAR)
+
+
+@pytest.mark.parametrize(("fmt", "max_side", "expected"), [
+    ("JPEG", 1024, (1024, 768)),  # DCT 1/2 -> 1200x900, then resized
+    ("JPEG", 600, (600, 450)),  # DCT 1/4 exactly
+    ("JPEG", 700, (600, 450)),  # DCT 1/4 (600 >= 3/4 of 700), no resize
+    ("PNG", 600, (600, 450)),  # reduce(4)
+    ("PNG", 1100, (1100, 825)),  # reduce(3) would give 800 < 3/4 of 1100: Lanczos
+    ("PNG", 5000, (2400, 1800)),  # already small enough: untouched
+])
+def test_max_side_downscales(fmt, max_side, expected):
+    data = _encode(_detailed((2400, 1800)), fmt, quality=90)
+    img = load_image(data, max_side=max_side)
+    assert img.mode == "RGB" and img.size == expected
+    full = load_image(data).resize(expected, Image.Resampling.LANCZOS)
+    assert np.abs(np.asarray(img, float) - np.asarray(full, float)).mean() < 6.0
+
+
+def test_max_side_jpeg_is_decoded_at_reduced_scale(monkeypatch):
+    from PIL import JpegImagePlugin
+
+    scales = []
+    real = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        result = real(self, mode, size)
+        scales.append(self.decoderconfig[0])
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    load_image(_encode(_detailed((2400, 1800)), "JPEG"), max_side=300)
+    assert scales == [8]
+
+
+def test_max_side_keeps_exif_orientation_and_pil_sources():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img = load_image(_encode(_halves((400, 200)), "JPEG", exif=exif, quality=95), max_side=100)
+    assert img.size == (50, 100)
+    arr = np.asarray(img).astype(int)
+    assert np.abs(arr[10, 25] - (255, 0, 0)).max() < 40  # red half on top
+    given = _halves((400, 200))
+    assert load_image(given, max_side=100).size == (100, 50)
+    assert given.size == (400, 200) and given.getpixel((0, 0)) == (255, 0, 0)  # untouched
+    with pytest.raises(ValueError, match="max_side"):
+        load_image(given, max_side=0)

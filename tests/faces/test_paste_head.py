@@ -48,7 +48,8 @@ def test_head_region_leaves_background_and_shoulders_untouched(studio):
     left, right = int(lm[0, 0] - 0.6 * width), int(lm[16, 0] + 0.6 * width)
     assert not changed[:, :max(left, 0)].any() and not changed[:, right:].any()
     # the whole-crop mode (the old default) paints more of the photo
-    whole = np.abs(np.asarray(paste_back(photo, crop, aligned), np.int16) - src).max(-1) > 0
+    whole = np.abs(np.asarray(paste_back(photo, crop, aligned, region="crop"), np.int16)
+                   - src).max(-1) > 0
     assert whole.sum() > changed.sum()
 
 
