@@ -72,7 +72,10 @@ def test_generate_mix_and_error_toast(hub: Hub, browser: Browser, tmp_path: Path
     assert page.locator("#gallery img").count() == 4
     assert page.locator("#gallery .error").count() == 0
     page.screenshot(path=str(tmp_path / "hub-tiny.png"), full_page=True)
-    assert generate(page, "5", 1, 30_000) == [64]
+    page.locator("#seeds textarea").fill("5")
+    page.click("#generate-btn")  # the new result replaces the kept one
+    page.wait_for_function("() => document.querySelectorAll('#gallery img').length === 1",
+                           timeout=30_000)
     page.wait_for_function("() => !document.querySelector('#generate-status').innerText.trim()",
                            timeout=10_000)  # the stale message is cleared
     assert hub.alive()
