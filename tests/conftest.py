@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -58,3 +59,17 @@ def faceapi_dir() -> Path:
         pytest.skip(f"face-api.js weights not found at {path} "
                     "(set FACEAPI_WEIGHTS to a folder with them)")
     return path
+
+
+@pytest.fixture(scope="session")
+def detector():
+    """One dlib detector for the whole session (skips if dlib or its models are missing)."""
+    from stylelab.faces import FaceDetector, MissingModelError, dlib_model_path
+
+    if importlib.util.find_spec("dlib") is None:
+        pytest.skip("dlib is not installed (pip install dlib-bin)")
+    try:
+        dlib_model_path("shape_predictor_68_face_landmarks.dat")
+    except MissingModelError as err:
+        pytest.skip(str(err))
+    return FaceDetector()

@@ -38,20 +38,6 @@ def portrait(openpeople_dir):
     return get
 
 
-@pytest.fixture(scope="session")
-def detector():
-    """One dlib detector for the whole session (skips if dlib or its models are missing)."""
-    from stylelab.faces import FaceDetector, MissingModelError, dlib_model_path
-
-    if importlib.util.find_spec("dlib") is None:
-        pytest.skip("dlib is not installed (pip install dlib-bin)")
-    try:
-        dlib_model_path("shape_predictor_68_face_landmarks.dat")
-    except MissingModelError as err:
-        pytest.skip(str(err))
-    return FaceDetector()
-
-
 @dataclass
 class Generated:
     """Generated 256px faces: ``w`` (N, 512), ``images`` (PIL), ``landmarks`` (N, 68, 2)."""

@@ -7,7 +7,6 @@ never reach Pillow; animated, 16-bit, CMYK and EXIF-rotated photos load correctl
 
 from __future__ import annotations
 
-import importlib.util
 import io
 
 import numpy as np
@@ -18,10 +17,8 @@ from PIL import EpsImagePlugin, Image
 from stylelab.faces import (
     AlignedFace,
     FaceDetector,
-    MissingModelError,
     UnsupportedFormatError,
     align_face,
-    dlib_model_path,
     load_image,
 )
 from stylelab.faces.formats import ACCEPTED_NAMES
@@ -36,17 +33,6 @@ def cases(tmp_path_factory) -> dict[str, Case]:
     except LookupError as err:
         pytest.skip(str(err))
     return {case.name: case for case in corpus}
-
-
-@pytest.fixture(scope="module")
-def detector() -> FaceDetector:
-    if importlib.util.find_spec("dlib") is None:
-        pytest.skip("dlib is not installed (pip install dlib-bin)")
-    try:
-        dlib_model_path("shape_predictor_68_face_landmarks.dat")
-    except MissingModelError as err:
-        pytest.skip(str(err))
-    return FaceDetector()
 
 
 def answer(source, detector: FaceDetector) -> AlignedFace | Exception:
