@@ -8,11 +8,12 @@ ratio is meaningful on a noisy machine. Variants (channels-last off,
 ``torch.compile``, no inference mode) are timed at 256 and 1024px, batch 1.
 
     python benchmarks/generator.py [--repeats 7] [--json benchmarks/results/generator.json]
-    python benchmarks/generator.py --cli [--faces 24]     # whole-process CLI comparison
+    python benchmarks/generator.py --cli [--faces 24] [--rounds 3]   # whole-process CLI
 
 Targets (2-core CPU): 256px batch-1 synthesis <= 120 ms median; 1024px <= 2.0x OpenVINO;
 ``stylelab generate --seeds 0-23 --size 1024`` as a whole process <= 1.5x a process in
-which OpenVINO renders the same 24 faces and writes them as PNGs the same way.
+which OpenVINO renders the same 24 faces and writes them as PNGs the same way (the same
+writer thread and zlib level); ``--cli`` also times PNG encoding at each zlib level.
 """
 
 from __future__ import annotations
@@ -91,12 +92,13 @@ def run_openvino(size: int, batch: int, repeats: int) -> dict:
 
 def openvino_cli(faces: int, out: Path) -> None:
     """What ``stylelab generate --size 1024`` does, with OpenVINO: load, map, synthesise
-    and write each face as a PNG (stylelab's writer, zlib level 1), one process."""
+    and write each face as a PNG the same way (stylelab's writer thread, zlib level 1,
+    the same queue bound), one process."""
     import numpy as np
     import openvino as ov
     from PIL import Image
 
-    from stylelab.fileio import save_png
+    from stylelab.fileio import save_pngs
     from stylelab.latents import z_from_seeds
     from stylelab.registry import random_face_data_dir
 
@@ -104,32 +106,83 @@ def openvino_cli(faces: int, out: Path) -> None:
     cfg = {"INFERENCE_PRECISION_HINT": "f32"}
     m = core.compile_model(str(data / "MappingNetwork.xml"), "CPU", cfg)
     s = core.compile_model(str(data / "SynthesisNetwork.xml"), "CPU", cfg)
-    for seed in range(faces):
-        img = s(m(z_from_seeds([seed]).numpy())[0])[0][0]
-        pixels = np.clip((img.transpose(1, 2, 0) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-        save_png(Image.fromarray(pixels), out / f"seed{seed:04d}.png")
+
+    def rendered():
+        for seed in range(faces):
+            img = s(m(z_from_seeds([seed]).numpy())[0])[0][0]
+            pixels = np.clip((img.transpose(1, 2, 0) + 1) * 127.5 + 0.5, 0, 255)
+            yield Image.fromarray(pixels.astype(np.uint8)), out / f"seed{seed:04d}.png"
+
+    for _ in save_pngs(rendered(), ahead=16):  # the CLI's bound at its default batch (8)
+        pass
 
 
-def compare_cli(faces: int) -> dict:
-    """Wall time of the two whole processes, each in a fresh output folder, same run."""
+def png_levels(repeats: int = 3) -> list[dict]:
+    """Encode time and size of one 1024px face at each zlib level (the trade-off behind
+    ``stylelab.fileio.PNG_LEVEL``)."""
+    import io
+
+    from stylelab import load_generator, z_from_seeds
+    from stylelab.images import to_pil
+
+    G = load_generator("mobilestylegan-ffhq")
+    with __import__("torch").inference_mode():
+        image = to_pil(G.synthesis(G.map(z_from_seeds([0]), 0.7), size=1024))[0]
+    rows = []
+    for level in (0, 1, 2, 3, 6, 9):
+        def encode(level=level) -> int:
+            buf = io.BytesIO()
+            image.save(buf, format="PNG", compress_level=level)
+            return buf.tell()
+        rows.append({"level": level, "ms": _timeit(encode, repeats), "kb": encode() / 1024})
+    return rows
+
+
+def _timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def compare_cli(faces: int, rounds: int) -> dict:
+    """Wall time of the two whole processes, alternated ``rounds`` times in this run (so
+    load from other work hits both), each in a fresh output folder; medians compared."""
     import tempfile
 
     stylelab_cli = Path(sys.executable).with_name("stylelab")
-    times = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        cmds = {"stylelab generate": [str(stylelab_cli), "generate", "--seeds",
-                                      f"0-{faces - 1}", "--size", "1024", "--out",
-                                      f"{tmp}/torch"],
-                "OpenVINO": [sys.executable, __file__, "--child-ov-cli", "--faces", str(faces),
-                             "--out", f"{tmp}/ov"]}
-        for name, cmd in cmds.items():
-            start = time.perf_counter()
-            subprocess.run(cmd, check=True, capture_output=True)
-            times[name] = time.perf_counter() - start
-    ratio = times["stylelab generate"] / times["OpenVINO"]
-    print(f"{faces} faces at 1024px, whole process: stylelab {times['stylelab generate']:.1f} s, "
-          f"OpenVINO {times['OpenVINO']:.1f} s, ratio {ratio:.2f} (target <= 1.5)")
-    return {"faces": faces, "seconds": times, "ratio": ratio, "target": 1.5}
+    times: dict[str, list[float]] = {"stylelab generate": [], "OpenVINO": []}
+    sizes: dict[str, int] = {}
+    load_before = os.getloadavg()
+    print(f"{faces} faces at 1024px, whole process, {rounds} alternated round(s); "
+          f"load average {load_before[0]:.2f} on {os.cpu_count()} cpus")
+    print(f"{'round':>5} {'stylelab s':>11} {'OpenVINO s':>11} {'ratio':>6}")
+    for r in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            cmds = {"stylelab generate": [str(stylelab_cli), "generate", "--seeds",
+                                          f"0-{faces - 1}", "--size", "1024", "--out",
+                                          f"{tmp}/torch"],
+                    "OpenVINO": [sys.executable, __file__, "--child-ov-cli", "--faces",
+                                 str(faces), "--out", f"{tmp}/ov"]}
+            for name, cmd in cmds.items():
+                times[name].append(_timed(cmd))
+                files = list(Path(cmd[-1]).glob("seed*.png"))
+                assert len(files) == faces, f"{name} wrote {len(files)} of {faces} PNGs"
+                sizes[name] = sum(f.stat().st_size for f in files)
+        print(f"{r + 1:5d} {times['stylelab generate'][-1]:11.1f} {times['OpenVINO'][-1]:11.1f} "
+              f"{times['stylelab generate'][-1] / times['OpenVINO'][-1]:6.2f}")
+    median = {k: statistics.median(v) for k, v in times.items()}
+    ratio = median["stylelab generate"] / median["OpenVINO"]
+    print(f"median: stylelab {median['stylelab generate']:.1f} s, OpenVINO "
+          f"{median['OpenVINO']:.1f} s, ratio {ratio:.2f} (target <= 1.5: "
+          f"{'met' if ratio <= 1.5 else 'NOT met'}); load average now {os.getloadavg()[0]:.2f}")
+    levels = png_levels()
+    print("\nPNG encoding of one 1024px face:\n level     ms      KB")
+    for row in levels:
+        print(f"{row['level']:6d} {row['ms']:6.0f} {row['kb']:7.0f}")
+    return {"faces": faces, "rounds": rounds, "seconds": times, "median_seconds": median,
+            "ratio": ratio, "target": 1.5, "png_bytes": sizes, "png_levels": levels,
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+            "cpus": os.cpu_count()}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -144,7 +197,7 @@ def child(args: argparse.Namespace) -> None:
 def measure(backend: str, size: int, batch: int, repeats: int, variant: str = "default") -> dict:
     cmd = [sys.executable, __file__, "--child", "--backend", backend, "--size", str(size),
            "--batch", str(batch), "--repeats", str(repeats), "--variant", variant]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True, env=os.environ)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -162,6 +215,7 @@ def main() -> None:
     ap.add_argument("--skip-variants", action="store_true")
     ap.add_argument("--cli", action="store_true", help="only the whole-process CLI comparison")
     ap.add_argument("--faces", type=int, default=24)
+    ap.add_argument("--rounds", type=int, default=3, help="--cli: alternated runs of each")
     ap.add_argument("--child-ov-cli", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -171,7 +225,7 @@ def main() -> None:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         return openvino_cli(args.faces, Path(args.out))
     if args.cli:
-        result = compare_cli(args.faces)
+        result = compare_cli(args.faces, args.rounds)
         path = Path(args.json).with_name("generator_cli.json")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1))

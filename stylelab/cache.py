@@ -72,7 +72,8 @@ def load_checked(path: Path, expected_sha256: str | None = None) -> dict[str, to
     sidecar), and for tensors holding NaN or Inf.
     """
     sidecar = path.with_suffix(".sha256")
-    expected = expected_sha256 or (sidecar.read_text().strip() if sidecar.exists() else None)
+    expected = expected_sha256 or (
+        sidecar.read_bytes().decode("ascii", "replace").strip() if sidecar.exists() else None)
     if expected is None:
         raise CacheError(f"{path} has no checksum ({sidecar.name}); delete it to rebuild")
     actual = sha256_file(path)
@@ -84,8 +85,7 @@ def load_checked(path: Path, expected_sha256: str | None = None) -> dict[str, to
     try:
         tensors = load_file(str(path))
     except Exception as exc:  # SafetensorError, OSError, ...: never a raw library error
-        raise CacheError(f"{path} is not a valid safetensors file ({type(exc).__name__}); "
-                         "delete it and it will be rebuilt or downloaded again") from exc
+        raise _invalid(path, exc) from exc
     bad = first_non_finite(tensors.items())
     if bad is not None:
         raise CacheError(f"{path}: tensor {bad!r} holds NaN or Inf values; delete the file "
@@ -94,10 +94,19 @@ def load_checked(path: Path, expected_sha256: str | None = None) -> dict[str, to
 
 
 def read_metadata(path: Path) -> dict[str, str]:
+    """The string metadata of a safetensors file; :class:`CacheError` if it cannot be read."""
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as fh:
-        return dict(fh.metadata() or {})
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return dict(fh.metadata() or {})
+    except Exception as exc:  # SafetensorError, OSError, ...: never a raw library error
+        raise _invalid(path, exc) from exc
+
+
+def _invalid(path: Path, exc: BaseException) -> CacheError:
+    return CacheError(f"{path} is not a valid safetensors file ({type(exc).__name__}); "
+                      "delete it and it will be rebuilt or downloaded again")
 
 
 def hub_download(repo_id: str, filename: str, sha256: str | None = None,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NoReturn
 
 from .cache import CacheError, cache_dir
 from .fileio import (
@@ -19,6 +19,7 @@ from .fileio import (
     check_output_dir,
     check_output_file,
     save_png,
+    save_pngs,
     write_text,
 )
 from .latents import parse_seeds
@@ -29,6 +30,9 @@ INVERT_FILES = ("reconstruction.png", "latents.safetensors", "metrics.json", "al
                 "pasted.png")
 STYLECLIP_FILES = ("before.png", "after.png", "edited.safetensors", "result.json")
 MAX_ALIGN_SIZE = 4096
+#: the pipelines' ``MAX_STEPS`` (invert and textedit), repeated here so that parsing
+#: arguments imports no pipeline; tests/security/test_cli_safety.py keeps them equal
+MAX_STEPS = 5000
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
@@ -55,15 +59,11 @@ def _cmd_generate(args: argparse.Namespace) -> None:
                            overwrite=args.overwrite)
     pipe = GenerationPipeline.from_name(args.model)
     psi = pipe.G.default_truncation if args.truncation is None else args.truncation
+    rendered = pipe.iter_generate(seeds, psi, args.size, args.batch_size)
     # PNG writing (zlib level 1) overlaps the next synthesis; at most two batches wait
-    with ThreadPoolExecutor(max_workers=1) as writer:
-        pending: list = []
-        for seed, image in pipe.iter_generate(seeds, psi, args.size, args.batch_size):
-            pending.append(writer.submit(save_png, image, out / f"seed{seed:04d}.png"))
-            while len(pending) > 2 * args.batch_size:
-                print(pending.pop(0).result())
-        for job in pending:
-            print(job.result())
+    named = ((image, out / f"seed{seed:04d}.png") for seed, image in rendered)
+    for path in save_pngs(named, ahead=2 * args.batch_size):
+        print(path)
 
 
 def _cmd_align(args: argparse.Namespace) -> None:
@@ -162,6 +162,8 @@ def _cmd_train_mapper(args: argparse.Namespace) -> None:
     from .pipelines.textedit import TextEditPipeline
     from .styleclip.mapper import MapperConfig, train_mapper
 
+    if args.out:  # an existing checkpoint is resumed, so only the place is checked
+        check_output_file(args.out, overwrite=True, example="mapper.safetensors")
     pipe = TextEditPipeline.from_name(args.model, clip=args.clip)
     clip = pipe.clip
     config = MapperConfig(prompt=args.prompt, steps=args.steps, batch=args.batch, lr=args.lr,
@@ -175,13 +177,28 @@ def _cmd_train_mapper(args: argparse.Namespace) -> None:
                       **{k: round(v, 4) for k, v in last.items() if k != "step"}}))
 
 
+def _shown(text: str, limit: int = 24) -> str:
+    """``text`` quoted for a message, shortened when long (a 100k-digit number stays short)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def _sign_and_digits(text: str) -> tuple[int, str]:
+    """``" -0042"`` -> ``(-1, "0042")``: at most one sign, digits unchecked."""
+    text = text.strip()
+    if text[:1] in ("+", "-"):
+        return (-1 if text[0] == "-" else 1), text[1:]
+    return 1, text
+
+
 def count(low: int, high: int):
     """An argparse type: a whole number in ``low..high``."""
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        sign, digits = _sign_and_digits(text)
+        if not digits.isascii() or not digits.isdigit():
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not a whole number")
+        if len(digits.lstrip("0")) > len(str(high)):  # before int(): no digit-limit error
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is outside {low}..{high}")
+        value = sign * int(digits.lstrip("0") or "0")
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
         return value
@@ -193,9 +210,9 @@ def finite(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a finite number")
     return value
 
 
@@ -207,11 +224,18 @@ def _styleclip_common(p: argparse.ArgumentParser) -> None:
                    help="CLIP model: ViT-B/32, open_clip:ARCH/TAG, hf-hub:ORG/REPO, "
                         "transformers:ORG/REPO or a local folder")
     p.add_argument("--model", default=DEFAULT_MODEL)
-    p.add_argument("--steps", type=count(1, 5000), default=60)
+    p.add_argument("--steps", type=count(1, MAX_STEPS), default=60)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the mistake and where to look, no usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stylelab", description="StyleGAN latent-space toolkit")
+    parser = _Parser(prog="stylelab", description="StyleGAN latent-space toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the registered generators").set_defaults(func=_cmd_models)
     dl = sub.add_parser("download", help="download (or convert) a model's weights into the cache")
@@ -238,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     inv = sub.add_parser("invert", help="invert a photo: latents, reconstruction, metrics")
     inv.add_argument("input")
     inv.add_argument("--method", default="w+", choices=["w", "w+", "pti"])
-    inv.add_argument("--steps", type=count(1, 5000), default=300)
+    inv.add_argument("--steps", type=count(1, MAX_STEPS), default=300)
     inv.add_argument("--model", default=DEFAULT_MODEL)
     inv.add_argument("--size", type=count(16, 4096), default=256, help="inversion resolution")
     inv.add_argument("--seed", type=count(0, 2**32 - 1), default=0)
@@ -254,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--alpha", type=finite, default=4.0, help="global: strength")
     sc.add_argument("--beta", type=finite, default=0.1, help="global: disentanglement threshold")
     sc.add_argument("--space", default="w+", choices=["w+", "s"], help="optimize: latent space")
-    sc.add_argument("--invert-steps", type=count(1, 5000), default=300,
+    sc.add_argument("--invert-steps", type=count(1, MAX_STEPS), default=300,
                     help="W+ steps for a photo input")
     sc.add_argument("--out", required=True, help="output folder")
     sc.add_argument("--overwrite", action="store_true", help="replace an earlier result")

@@ -35,11 +35,12 @@ def strip(images: torch.Tensor) -> np.ndarray:
 
 
 def save_png(img: torch.Tensor, paths: list[str | Path]) -> list[Path]:
-    """Save each image of the batch as a lossless PNG; returns the paths."""
+    """Save each image of the batch as a lossless PNG (atomically, at
+    :data:`stylelab.fileio.PNG_LEVEL`, folders created); returns the paths."""
+    from .fileio import save_png as save_one
+
     out = []
     for pil, path in zip(to_pil(img), paths):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pil.save(path, format="PNG")
-        out.append(path)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        out.append(save_one(pil, path))
     return out

@@ -6,6 +6,7 @@ StyleGAN convention, so seeds match NVIDIA's and other tools' images.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Sequence
 
@@ -14,6 +15,20 @@ import torch
 
 MAX_SEED = 2**32 - 1
 MAX_SEEDS = 1024
+SEED_RULE = f"seeds are whole numbers in 0..{MAX_SEED}, with ranges like '0-7' or '1,5,9-11'"
+
+
+def _shown(text: str, limit: int = 24) -> str:
+    """``text`` quoted for a message, shortened when long."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def _whole(seed: object) -> int:
+    """An int-like seed (int, numpy integer, 0-d integer tensor) as int; 2.7 is refused."""
+    try:
+        return operator.index(seed)
+    except TypeError:
+        raise ValueError(f"bad seed {_shown(repr(seed))}: {SEED_RULE}") from None
 
 
 def parse_seeds(text: str | int | Sequence[int], max_count: int = MAX_SEEDS) -> list[int]:
@@ -26,20 +41,20 @@ def parse_seeds(text: str | int | Sequence[int], max_count: int = MAX_SEEDS) -> 
     elif isinstance(text, str):
         seeds = []
         for part in filter(None, (p.strip() for p in text.split(","))):
-            m = re.fullmatch(r"(\d{1,10})(?:\s*-\s*(\d{1,10}))?", part)
+            m = re.fullmatch(r"([0-9]+)(?:\s*-\s*([0-9]+))?", part)
             if not m:
-                raise ValueError(
-                    f"bad seed {part[:40]!r}: seeds are whole numbers in 0..{MAX_SEED}, "
-                    "with ranges like '0-7' or '1,5,9-11'"
-                )
-            lo, hi = int(m[1]), int(m[2] or m[1])
+                raise ValueError(f"bad seed {_shown(part)}: {SEED_RULE}")
+            for number in filter(None, m.groups()):  # checked before int(): no digit limit
+                if len(number.lstrip("0")) > len(str(MAX_SEED)):
+                    raise ValueError(f"seed {_shown(number)} is too large: {SEED_RULE}")
+            lo, hi = (int(n.lstrip("0") or "0") for n in (m[1], m[2] or m[1]))
             if hi < lo:
-                raise ValueError(f"bad seed range {part!r}: the end is below the start")
+                raise ValueError(f"bad seed range {_shown(part)}: the end is below the start")
             if hi - lo + 1 > max_count:
-                raise ValueError(f"too many seeds in {part!r}: at most {max_count} at once")
+                raise ValueError(f"too many seeds in {_shown(part)}: at most {max_count} at once")
             seeds.extend(range(lo, hi + 1))
     else:
-        seeds = [int(s) for s in text]
+        seeds = [_whole(s) for s in text]
     if not seeds:
         raise ValueError("no seeds given: use e.g. '0-7' or '42'")
     if len(seeds) > max_count:

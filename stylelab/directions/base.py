@@ -146,8 +146,13 @@ class Direction:
             layers = meta.pop("layers", None)
             return cls(**meta, vectors=tensors["vectors"], scales=tensors["scales"],
                        layers=None if layers is None else tuple(layers))
-        except (OSError, ValueError, KeyError, TypeError, SafetensorError) as err:
-            raise DirectionError(f"{path} is not a stylelab direction file: {err}") from err
+        except DirectionError as err:  # a damaged or edited file
+            advice = "" if "again" in str(err) else "; the file is damaged: compute it again"
+            raise DirectionError(f"{path}: {err}{advice}") from err
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+                SafetensorError) as err:
+            raise DirectionError(f"{path} is not a stylelab direction file ({type(err).__name__}"
+                                 f": {err}); compute the direction again") from err
 
 
 @torch.no_grad()

@@ -12,11 +12,13 @@ Formats:
   embedded in them; here a restricted unpickler resolves only a whitelist of globals
   (tensor/storage rebuilders, containers, numpy scalars/arrays) and replaces NVIDIA's
   persistent network objects by inert records of their state dicts. Any other global
-  raises :class:`UnsafeCheckpointError`; the embedded source is never executed.
+  raises :class:`UnsafeCheckpointError` (a :class:`CheckpointFormatError`); the embedded
+  source is never executed.
 
-Every loader returns a ready ``StyleGAN2`` in eval mode; a checkpoint that does not
-fit raises :class:`CheckpointFormatError` naming the missing keys and the format it
-looks like.
+Every loader returns a ready ``StyleGAN2`` in eval mode. Any bad file raises
+:class:`CheckpointFormatError` with one line saying what to do: a checkpoint that does
+not fit names the missing keys and the format it looks like; a damaged one (empty, text,
+truncated, wrong archive) says so; NaN/Inf weights are refused.
 """
 
 from __future__ import annotations
@@ -32,17 +34,14 @@ from typing import Any, BinaryIO
 
 import torch
 
-from .safe_pickle import PersistentRecord, RestrictedUnpickler, UnsafeCheckpointError
+from .safe_pickle import PersistentRecord, RestrictedUnpickler, UnsafeCheckpointError  # noqa: F401
 from .stylegan2 import StyleGAN2, StyleGAN2Config, fir_kernel
-from .validate import as_error, first_non_finite
+from .validate import CheckpointFormatError, as_error, brief, damaged, first_non_finite
 
 PathLike = str | os.PathLike
 ROSINALITY = "rosinality stylegan2-pytorch"
 NVIDIA = "NVIDIA stylegan2-ada-pytorch"
-
-
-class CheckpointFormatError(ValueError):
-    """The checkpoint is not (this format of) a StyleGAN2 generator."""
+AGAIN = "download the file again or pass the right checkpoint"
 
 
 # ------------------------------------------------------------------ key tables
@@ -152,7 +151,8 @@ def _format_error(expected: str, missing: list[str], keys: Mapping[str, Any],
         parts.append(f"{len(missing)} expected keys are missing, e.g. {missing[:8]};")
     if unexpected:
         parts.append(f"{len(unexpected)} keys are unexpected, e.g. {unexpected[:8]};")
-    parts.append(f"detected format: {detect_format(keys)} (first keys: {sample})")
+    parts.append(f"detected format: {detect_format(keys)} (first keys: {sample}); "
+                 "use the loader of that format, or " + AGAIN)
     return CheckpointFormatError(" ".join(parts))
 
 
@@ -179,7 +179,7 @@ def _build(cfg: StyleGAN2Config, tensors: Mapping[str, torch.Tensor], fmt: str,
         want, got = their_shape(key, state[our_key].shape), tuple(tensors[key].shape)
         if got != want:
             raise CheckpointFormatError(
-                f"{fmt} key {key!r} has shape {got}, this architecture expects {want}")
+                f"{fmt} key {key!r} has shape {got}, this architecture expects {want}: {AGAIN}")
         state[our_key] = tensors[key].detach().float().reshape(state[our_key].shape)
     bad = first_non_finite((names[k], state[k]) for k in names)
     if bad is not None:
@@ -197,7 +197,7 @@ def _fit_channels(fmt: str, channels: dict[int, int]) -> tuple[int, int]:
     if any(min(base // r, cmax) != c for r, c in channels.items()):
         raise CheckpointFormatError(
             f"{fmt} checkpoint has a channel layout {channels} that no "
-            "channel_base/channel_max pair reproduces")
+            f"channel_base/channel_max pair reproduces: {AGAIN}")
     return base, cmax
 
 
@@ -238,7 +238,8 @@ def _rosinality_state(source: PathLike | Mapping[str, Any]) -> dict[str, torch.T
     if isinstance(source, (str, os.PathLike)):
         source = _torch_load(source)
     if not isinstance(source, Mapping):
-        raise CheckpointFormatError(f"expected a {ROSINALITY} checkpoint dict, got {type(source)}")
+        raise CheckpointFormatError(f"expected a {ROSINALITY} checkpoint dict, got "
+                                    f"{type(source).__name__}: {AGAIN}")
     if "g_ema" in source:
         state = dict(source["g_ema"])
         if "latent_avg" in source:
@@ -258,9 +259,9 @@ def _torch_load(path: PathLike) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointFormatError(
-            f"{os.fspath(path)!r} is not a {ROSINALITY} checkpoint readable with "
-            "torch.load(weights_only=True) (an NVIDIA .pkl? use load_nvidia_pkl): "
-            f"{str(e).strip().splitlines()[0][:200]}") from e
+            f"{os.fspath(path)!r} is not a {ROSINALITY} checkpoint that torch.load("
+            f"weights_only=True) can read ({brief(e)}); nothing in it was run: download it "
+            "again, or use load_nvidia_pkl for an NVIDIA .pkl (never weights_only=False)") from e
 
 
 @torch.no_grad()
@@ -291,7 +292,7 @@ def load_rosinality(source: PathLike | Mapping[str, Any], config: StyleGAN2Confi
     else:
         G.w_avg.copy_(_latent_avg(latent_avg, cfg.w_dim))
     if not bool(torch.isfinite(G.w_avg).all()):
-        raise CheckpointFormatError("latent_avg holds NaN or Inf values: the file is damaged")
+        raise CheckpointFormatError(f"latent_avg holds NaN or Inf values: {AGAIN}")
     return G
 
 
@@ -302,7 +303,7 @@ def _latent_avg(latent_avg: torch.Tensor, w_dim: int) -> torch.Tensor:
         latent_avg = latent_avg.mean(0)
     if latent_avg.shape != (w_dim,):
         raise CheckpointFormatError(
-            f"latent_avg has shape {tuple(latent_avg.shape)}, expected ({w_dim},)")
+            f"latent_avg has shape {tuple(latent_avg.shape)}, expected ({w_dim},): {AGAIN}")
     return latent_avg
 
 
@@ -343,10 +344,10 @@ def read_nvidia_pkl(path: PathLike | BinaryIO) -> Any:
             "this is a torch.save zip archive, not an NVIDIA pickle; try load_rosinality")
     try:
         return RestrictedUnpickler(path).load()
-    except (UnsafeCheckpointError, CheckpointFormatError):
+    except CheckpointFormatError:
         raise
-    except Exception as e:
-        raise CheckpointFormatError(f"could not read the NVIDIA pickle: {e}") from e
+    except Exception as e:  # anything the bytes provoke: one error, never a raw one
+        raise damaged(CheckpointFormatError, f"the {NVIDIA} pickle", e) from e
 
 
 def infer_nvidia_config(G_ema: PersistentRecord) -> StyleGAN2Config:
@@ -356,7 +357,8 @@ def infer_nvidia_config(G_ema: PersistentRecord) -> StyleGAN2Config:
     _require(NVIDIA, t, ["mapping.fc0.weight", "synthesis.b4.const",
                          "synthesis.b4.conv1.affine.weight"])
     if G_ema.attr("c_dim", 0) or "mapping.embed.weight" in t:
-        raise CheckpointFormatError("conditional (c_dim > 0) NVIDIA generators are not supported")
+        raise CheckpointFormatError("conditional (c_dim > 0) NVIDIA generators are not "
+                                    "supported: use an unconditional StyleGAN2 checkpoint")
     resolution = _max_index(t, r"synthesis\.b(\d+)\.")
     channels = {r: _width(NVIDIA, t, [(f"synthesis.b{r}.conv1.weight", 0),
                                       (f"synthesis.b{r}.conv0.weight", 0),
@@ -373,14 +375,15 @@ def infer_nvidia_config(G_ema: PersistentRecord) -> StyleGAN2Config:
         conv_clamp=None if clamp is None else float(clamp))
 
 
-@as_error(CheckpointFormatError, f"the {NVIDIA} pickle", keep=(UnsafeCheckpointError,))
+@as_error(CheckpointFormatError, f"the {NVIDIA} pickle")
 def load_nvidia_pkl(path: PathLike | BinaryIO) -> StyleGAN2:
     """A ready StyleGAN2 (eval mode) from the ``G_ema`` of an official NVIDIA ``.pkl``."""
     data = read_nvidia_pkl(path)
     G_ema = data.get("G_ema") if isinstance(data, Mapping) else data
     if not isinstance(G_ema, PersistentRecord):
         found = sorted(data)[:8] if isinstance(data, Mapping) else type(data).__name__
-        raise CheckpointFormatError(f"no NVIDIA network under 'G_ema' (found {found})")
+        raise CheckpointFormatError(f"no NVIDIA network under 'G_ema' (found {found}): "
+                                    "pass a stylegan2-ada-pytorch network pickle")
     cfg = infer_nvidia_config(G_ema)
     return _build(cfg, G_ema.tensors(), NVIDIA, nvidia_names(cfg), _nvidia_shape)
 

@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .validate import CheckpointFormatError
 
-class UnsafeCheckpointError(pickle.UnpicklingError, ValueError):
+
+class UnsafeCheckpointError(CheckpointFormatError, pickle.UnpicklingError):
     """The pickle references a global outside the whitelist; nothing from it was run."""
 
 
@@ -88,6 +90,15 @@ class _EasyDict(dict):
     """Stand-in for ``dnnlib.EasyDict`` (a plain dict here)."""
 
 
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """Stand-in for ``_codecs.encode``, which protocol-2 pickles use for ``bytes``, with
+    latin-1 only: any other codec name would let the file pick a codec module to import."""
+    if not isinstance(encoding, str) or encoding.lower() not in ("latin1", "latin-1"):
+        raise UnsafeCheckpointError(f"refused _codecs.encode with codec {encoding!r:.40}: "
+                                    "nothing from the file was executed; do not use this file")
+    return codecs.encode(text, "latin1")
+
+
 def _load_storage(data: bytes) -> Any:
     """Stand-in for ``torch.storage._load_from_bytes``, via torch's weights-only unpickler."""
     with warnings.catch_warnings():
@@ -101,7 +112,7 @@ _NP_MULTIARRAY = ("numpy.core.multiarray", "numpy._core.multiarray")  # numpy 1.
 _SAFE_GLOBALS: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     **{("builtins", t.__name__): t for t in (dict, list, set, frozenset, tuple)},
-    ("_codecs", "encode"): codecs.encode,  # bytes in protocol-2 pickles
+    ("_codecs", "encode"): _latin1_encode,  # bytes in protocol-2 pickles
     ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
@@ -131,7 +142,9 @@ class RestrictedUnpickler(pickle.Unpickler):
             return _record_class(name)
         raise UnsafeCheckpointError(
             f"refused global {module}.{name}: the pickle references code outside the "
-            "whitelist of a StyleGAN2 checkpoint; nothing from it was executed")
+            "whitelist of a StyleGAN2 checkpoint; nothing from it was executed; do not "
+            "use this file, get the checkpoint from its official source")
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafeCheckpointError(f"refused persistent id {pid!r} in a plain pickle")
+        raise UnsafeCheckpointError(f"refused persistent id {pid!r} in a plain pickle: "
+                                    "nothing from it was executed; do not use this file")
