@@ -22,6 +22,7 @@ from .fileio import (
     save_pngs,
     write_text,
 )
+from .inversion.losses import PERCEPTUAL_KINDS
 from .latents import parse_seeds
 from .plugins import load_plugins
 from .registry import DEFAULT_MODEL, get_spec, list_models
@@ -85,7 +86,8 @@ def _cmd_invert(args: argparse.Namespace) -> None:
 
     out = check_output_dir(args.out, [args.input], INVERT_FILES, args.overwrite)
     pipe = InversionPipeline.from_name(args.model, size=args.size)
-    outcome = pipe.invert(args.input, args.method, args.steps, args.seed)
+    outcome = pipe.invert(args.input, args.method, args.steps, args.seed,
+                          perceptual=args.perceptual)
     outcome.result.save(out)
     save_png(outcome.aligned.image, out / "aligned.png")
     save_png(outcome.pasted, out / "pasted.png")
@@ -266,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--model", default=DEFAULT_MODEL)
     inv.add_argument("--size", type=count(16, 4096), default=256, help="inversion resolution")
     inv.add_argument("--seed", type=count(0, 2**32 - 1), default=0)
+    inv.add_argument("--perceptual", default="auto", choices=list(PERCEPTUAL_KINDS),
+                     help="perceptual loss term (vgg16: the offline VGG16 distance, slower; see README)")
     inv.add_argument("--out", required=True, help="output folder")
     inv.add_argument("--overwrite", action="store_true", help="replace an earlier result")
     inv.set_defaults(func=_cmd_invert)

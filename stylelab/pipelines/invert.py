@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -20,7 +20,14 @@ from ..faces import (
 )
 from ..faces.paste import paste_size
 from ..images import from_pil, to_pil
-from ..inversion import InversionResult, OptimizeConfig, PTIConfig, invert, invert_pti
+from ..inversion import (
+    InversionLoss,
+    InversionResult,
+    OptimizeConfig,
+    PTIConfig,
+    invert,
+    invert_pti,
+)
 from ..inversion.losses import IdentityLoss
 from ..inversion.result import apply_generator_delta
 from ..models.base import StyleGenerator
@@ -90,20 +97,23 @@ class InversionPipeline:
         return image, align_face(image, size=self.size)
 
     def invert(self, photo, method: str = "w+", steps: int = 300, seed: int = 0,
-               progress: bool = True, stop: StopCheck | None = None) -> InvertOutcome:
+               progress: bool = True, stop: StopCheck | None = None,
+               perceptual: str = "auto") -> InvertOutcome:
         """Invert the largest face of ``photo``; ``method`` in {"w", "w+", "pti"}. For PTI,
         ``steps`` is per phase: ``steps`` W-pivot steps, then ``steps`` tuning steps.
-        ``stop``: polled every step; True ends the run with what it has."""
+        ``stop``: polled every step; True ends the run with what it has. ``perceptual``:
+        the loss's perceptual term (:data:`~stylelab.inversion.losses.PERCEPTUAL_KINDS`)."""
         method, steps = check_method(method, steps)
+        loss = InversionLoss(perceptual=perceptual)
         image, aligned = self.align(photo)
         size = self.G.check_size(self.size)
         target = from_pil(aligned.image, size)
         identity = self.identity_model
         config = OptimizeConfig(space="w" if method in ("w", "pti") else "w+", steps=steps,
-                                seed=seed, size=size)
+                                seed=seed, size=size, loss=loss)
         if method == "pti":
-            result = invert_pti(self.G, target, PTIConfig(pivot=config, tune_steps=steps),
-                                identity, progress=progress, stop=stop)
+            pti = PTIConfig(pivot=config, tune_steps=steps, tune_loss=replace(loss, delta=0.0))
+            result = invert_pti(self.G, target, pti, identity, progress=progress, stop=stop)
         else:
             result = invert(self.G, target, config, identity, progress=progress, stop=stop)
         crop = to_pil(result.reconstruction)[0]

@@ -202,3 +202,17 @@ def test_real_face_w_plus(mobile):
     _, img = generated(mobile, 0, 256)
     r = invert(mobile, img, OptimizeConfig(space="w+", steps=STEPS_REAL), progress=False)
     assert r.metrics["psnr"] >= PSNR_BAR_REAL and r.metrics["ms_ssim"] >= 0.9
+
+
+@pytest.mark.weights
+def test_vgg16_perceptual_term(tiny, target):
+    """The offline VGG16 distance as the perceptual term: zero at the target, it resizes,
+    and a short W+ inversion lowers it."""
+    cfg = InversionLoss(perceptual="vgg16", perceptual_size=64)
+    objective = build_loss(cfg, target, tiny.w_avg)
+    assert objective.perceptual_kind == "vgg16"
+    assert float(objective.perceptual(target, target)) == pytest.approx(0, abs=1e-6)
+    r = invert(tiny, target, OptimizeConfig(space="w+", size=target.shape[-1], steps=15,
+                                            loss=cfg), progress=False)
+    assert r.history[-1]["perceptual"] < r.history[0]["perceptual"]
+    assert r.config["loss"]["perceptual"] == "vgg16"
