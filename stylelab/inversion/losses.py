@@ -127,15 +127,29 @@ def load_lpips() -> nn.Module | None:
         return None
 
 
+class VGGTerm:
+    """The "vgg16" term: ``term(x, y) -> (N,)``, and ``term.against(y)`` for a fixed ``y``
+    (its features computed once). Images are clamped to [-1, 1] first."""
+
+    def __init__(self, size: int | None = None):
+        from ..perceptual.distance import PerceptualDistance
+
+        self.dist = PerceptualDistance("vgg16", resize=size)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.dist.to(x.device)(x.clamp(-1, 1), y.clamp(-1, 1))
+
+    def against(self, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        fn = self.dist.to(y.device).against(y.clamp(-1, 1))
+        return lambda x: fn(x.clamp(-1, 1))
+
+
 def perceptual_fn(kind: str, size: int | None = None
                   ) -> tuple[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
     """Resolve ``kind`` to ``(name, fn(x, y) -> (N,))``; raise if "lpips" is not available.
     ``size``: for "vgg16", the side images are resized to first."""
     if kind == "vgg16":
-        from ..perceptual.distance import PerceptualDistance
-
-        dist = PerceptualDistance("vgg16", resize=size)
-        return "vgg16", lambda x, y: dist.to(x.device)(x.clamp(-1, 1), y.clamp(-1, 1))
+        return "vgg16", VGGTerm(size)
     net = load_lpips() if kind in ("auto", "lpips") else None
     if net is None and kind == "lpips":
         raise RuntimeError("perceptual='lpips' needs the lpips package and cached VGG16 weights "
@@ -169,13 +183,16 @@ class Objective:
         self.identity = identity_term(identity, self.target)
         self.perceptual_kind, self.perceptual = perceptual_fn(config.perceptual,
                                                               config.perceptual_size)
+        against = getattr(self.perceptual, "against", None)
+        self.to_target = against(self.target) if against and config.perceptual_weight \
+            else (lambda image: self.perceptual(image, self.target))
 
     def __call__(self, image: torch.Tensor, latent: torch.Tensor
                  ) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
         terms = {"pixel": F.mse_loss(image, self.target)}
         if c.perceptual_weight:  # the costliest term: skipped when switched off
-            terms["perceptual"] = self.perceptual(image, self.target).mean()
+            terms["perceptual"] = self.to_target(image).mean()
         if self.identity is not None:
             terms["identity"] = self.identity(image).mean()
         terms.update(latent_regularisers(latent, self.w_avg))

@@ -16,7 +16,7 @@ distortions the same way (see ``tests/perceptual/test_distance.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -52,32 +52,57 @@ class PerceptualDistance(nn.Module):
     def calibrated(self) -> bool:
         return getattr(self.backbone, "channel_weights", None) is not None
 
-    def layer_distances(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``{layer: (N,)}`` distance per layer (their sum is :meth:`forward`)."""
-        if a.shape != b.shape:
-            raise ValueError(f"images must have the same shape, got {tuple(a.shape)} "
-                             f"and {tuple(b.shape)}")
-        self.backbone.check_images(a)
-        self.backbone.check_images(b)
-        if self.resize and a.shape[-1] != self.resize:
-            a, b = (nn.functional.interpolate(x, size=(self.resize, self.resize),
-                                              mode="bilinear", align_corners=False,
-                                              antialias=True) for x in (a, b))
-        n = a.shape[0]
-        feats = self.backbone.features(torch.cat([a, b]), layers=self.layers)
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        self.backbone.check_images(x)
+        if self.resize and x.shape[-1] != self.resize:
+            x = nn.functional.interpolate(x, size=(self.resize, self.resize), mode="bilinear",
+                                          align_corners=False, antialias=True)
+        return x
+
+    def _normalised(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.backbone.features(x, layers=self.layers)
+        return {name: unit_normalise(feats[name]) for name in self.layers}
+
+    def _compare(self, fa: dict[str, torch.Tensor], fb: dict[str, torch.Tensor]
+                 ) -> dict[str, torch.Tensor]:
         weights = getattr(self.backbone, "channel_weights", None) or {}
         out = {}
         for name in self.layers:
-            fa, fb = feats[name][:n], feats[name][n:]
-            diff = (unit_normalise(fa) - unit_normalise(fb)).pow(2)
+            diff = (fa[name] - fb[name]).pow(2)
             if name in weights:
                 diff = diff * weights[name].view(1, -1, 1, 1).to(diff)
             out[name] = diff.sum(1).mean((1, 2))
         return out
 
+    def layer_distances(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{layer: (N,)}`` distance per layer (their sum is :meth:`forward`)."""
+        if a.shape != b.shape:
+            raise ValueError(f"images must have the same shape, got {tuple(a.shape)} "
+                             f"and {tuple(b.shape)}")
+        n = a.shape[0]
+        both = self._normalised(torch.cat([self._prepare(a), self._prepare(b)]))
+        return self._compare({k: v[:n] for k, v in both.items()},
+                             {k: v[n:] for k, v in both.items()})
+
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``a``, ``b``: (N, 3, H, W) in [-1, 1] -> (N,) distances (0 for identical images)."""
         return torch.stack(list(self.layer_distances(a, b).values())).sum(0)
+
+    def against(self, b: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``fn(a) -> (N,)``, the distance of ``a`` to the fixed ``b`` (1 or N images), whose
+        features are computed once here: half the work per call of :meth:`forward` when
+        one side never changes (an optimisation target)."""
+        with torch.no_grad():
+            fb = self._normalised(self._prepare(b))
+
+        def distance(a: torch.Tensor) -> torch.Tensor:
+            if a.shape[1:] != b.shape[1:]:
+                raise ValueError(f"images must have the shape of the target "
+                                 f"{tuple(b.shape[1:])}, got {tuple(a.shape[1:])}")
+            fa = self._normalised(self._prepare(a))
+            return torch.stack(list(self._compare(fa, fb).values())).sum(0)
+
+        return distance
 
 
 def perceptual_distance(a: torch.Tensor, b: torch.Tensor, net: Backbone | str = "vgg16",

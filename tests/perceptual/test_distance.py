@@ -112,3 +112,15 @@ def test_vgg16_distance_grows_with_distortion(faces, kind):
         assert float(d(base, base).abs().max()) < 1e-6
     print(kind, [round(m, 4) for m in means])
     assert all(b > a for a, b in itertools.pairwise(means)), means
+
+
+def test_against_a_fixed_target_equals_forward(tiny_net):
+    a, b = images(seed=0), images(n=1, seed=1)
+    d = PerceptualDistance(tiny_net)
+    fn = d.against(b)
+    assert torch.allclose(fn(a), d(a, b.expand_as(a)), atol=1e-6)
+    x = a.clone().requires_grad_(True)
+    fn(x).sum().backward()
+    assert x.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="shape of the target"):
+        fn(images(size=16))
