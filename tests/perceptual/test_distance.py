@@ -1,5 +1,6 @@
 """Perceptual distance: the formula on a tiny backbone; the real VGG16 ranks distortions."""
 
+import importlib.util
 import io
 import itertools
 
@@ -124,3 +125,23 @@ def test_against_a_fixed_target_equals_forward(tiny_net):
     assert x.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="shape of the target"):
         fn(images(size=16))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("lpips") is None, reason="lpips is not installed")
+def test_with_lpips_heads_it_is_lpips():
+    """With the lpips package's calibrated heads our distance is LPIPS itself. Offline the
+    ImageNet trunk cannot be downloaded, so both use the same random trunk."""
+    import warnings
+
+    from stylelab.perceptual.backbones import LpipsBackbone
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = LpipsBackbone("vgg", random_trunk=True).eval()
+    a, b = images(2, 64, seed=0), images(2, 64, seed=1)
+    ours = PerceptualDistance(net)(a, b)
+    with torch.no_grad():
+        theirs = net.lpips(a, b, normalize=False).flatten()
+    assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-7), (ours, theirs)
+    assert PerceptualDistance(net).calibrated
