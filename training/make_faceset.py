@@ -81,7 +81,14 @@ def main() -> None:
     out = Path(args.out or cache_dir() / "faceset" / f"{args.model}-psi{args.psi:g}")
     if args.export:
         fs = FaceSet.load(out)
-        path = fs.export(args.export)
+        cpu = float(fs.meta.get("cpu_seconds", "nan"))
+        info = {"command": f"FACEAPI_WEIGHTS=../shared/weights/faceapi python "
+                           f"training/make_faceset.py --n {len(fs)} --first-seed "
+                           f"{int(fs.seeds[0])} --psi {args.psi:g} --size {args.size}",
+                "seeds": f"{int(fs.seeds[0])}..{int(fs.seeds[-1])}",
+                "cpu_seconds_per_1000_faces": round(cpu / len(fs) * 1000, 1),
+                "w": "not stored: G.map(z_from_seeds(seeds), psi) (FaceSet.latents)"}
+        path = fs.export(args.export, info)
         print(f"exported {len(fs)} faces ({len(fs.columns)} columns, "
               f"{path.stat().st_size / 1e6:.2f} MB) to {path}; labelling CPU "
               f"{float(fs.meta.get('cpu_seconds', 'nan')):.0f} s")

@@ -40,7 +40,8 @@ from tqdm.auto import tqdm
 from ..faces.attributes import inter_ocular, landmark_attributes
 from ..faces.colours import COLOUR_MEASURES, region_colours
 from ..faces.faceapi import EXPRESSIONS
-from ..fileio import atomic_write
+from ..cache import CacheError, sha256_file
+from ..fileio import atomic_write, write_text
 from ..images import to_uint8
 from ..latents import z_from_seeds
 from ..models.base import StyleGenerator
@@ -231,14 +232,43 @@ class FaceSet:
         if model and G.model_name not in (model, "custom"):
             raise ValueError(f"this face set was made with {model!r}, not {G.model_name!r}")
 
-    def export(self, path: str | Path) -> Path:
-        """Write seeds and fp16 labels (the small file that ships) atomically."""
+    def export(self, path: str | Path, info: dict | None = None) -> Path:
+        """Write seeds and fp16 labels (the small file that ships) atomically, with its
+        ``.sha256`` and a ``.json`` of ``info`` (command, CPU time, label statistics)."""
+        path = Path(path)
         arrays = {"seeds": self.seeds.astype(np.int64)}
         arrays |= {f"m.{k}": v.astype(np.float16) for k, v in self.labels.items()}
         meta = dict(self.meta) | {"columns": json.dumps(list(self.columns))}
         with atomic_write(path) as tmp:
             save_file(arrays, str(tmp), metadata=meta)
-        return Path(path)
+        write_text(path.with_suffix(".sha256"), sha256_file(path) + "\n")
+        stats = {c: {"valid": float(np.isfinite(v).mean()), "mean": float(np.nanmean(v)),
+                     "std": float(np.nanstd(v))} for c, v in self.labels.items()}
+        write_text(path.with_suffix(".json"), json.dumps(
+            {"faces": len(self), **self.meta, **(info or {}), "columns": stats}, indent=1))
+        return path
+
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "faceset"
+
+
+def list_facesets() -> list[str]:
+    """Names of the face sets that ship with stylelab (e.g. ``mobilestylegan-ffhq-psi1``)."""
+    return sorted(p.stem for p in ASSETS.glob("*.safetensors"))
+
+
+def load_faceset(name: str = "mobilestylegan-ffhq-psi1") -> FaceSet:
+    """A shipped face set (seeds + labels; W is mapped again from the seeds on demand), its
+    sha256 checked first (:class:`~stylelab.cache.CacheError` if it does not match)."""
+    path = ASSETS / f"{name}.safetensors"
+    if not path.exists():
+        raise ValueError(f"unknown face set {name!r}; shipped: {', '.join(list_facesets())} "
+                         "(make others with training/make_faceset.py)")
+    sidecar = path.with_suffix(".sha256")
+    expected = sidecar.read_text().strip() if sidecar.exists() else None
+    if sha256_file(path) != expected:
+        raise CacheError(f"{path} does not match its checksum {sidecar.name}; reinstall stylelab")
+    return FaceSet.load(path)
 
 
 def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -89,3 +89,27 @@ def test_wrong_model_and_empty_folder(tiny, tmp_path, config):
     fs.meta["model"] = "mobilestylegan-ffhq"
     with pytest.raises(ValueError, match="made with"):
         fs.render(tiny, [0])
+
+
+def test_export_writes_checksum_and_info_and_loads_by_name(tiny, tmp_path, config, monkeypatch):
+    import json
+
+    from stylelab.cache import CacheError
+    from stylelab.datasets import faceset as mod
+
+    build_faceset(tiny, tmp_path / "shards", 4, FakeMeasurer(), config, progress=False)
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    out = FaceSet.load(tmp_path / "shards").export(assets / "tiny-set.safetensors", {"x": 1})
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["faces"] == 4 and info["x"] == 1 and info["columns"]["age"]["mean"] == 30.0
+    monkeypatch.setattr(mod, "ASSETS", assets)
+    assert mod.list_facesets() == ["tiny-set"]
+    assert len(mod.load_faceset("tiny-set")) == 4
+    with pytest.raises(ValueError, match="shipped: tiny-set"):
+        mod.load_faceset("nope")
+    data = bytearray(out.read_bytes())
+    data[-1] ^= 1
+    out.write_bytes(bytes(data))
+    with pytest.raises(CacheError, match="checksum"):
+        mod.load_faceset("tiny-set")
