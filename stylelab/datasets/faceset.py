@@ -37,10 +37,10 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 from tqdm.auto import tqdm
 
+from ..cache import CacheError, sha256_file
 from ..faces.attributes import inter_ocular, landmark_attributes
 from ..faces.colours import COLOUR_MEASURES, region_colours
 from ..faces.faceapi import EXPRESSIONS
-from ..cache import CacheError, sha256_file
 from ..fileio import atomic_write, write_text
 from ..images import to_uint8
 from ..latents import z_from_seeds
