@@ -243,12 +243,18 @@ def _load_hub(spec: ModelSpec) -> StyleGenerator:
         G = load_nvidia_pkl(hub_download(spec.repo_id, spec.filename, spec.sha256))
         save_checked(path, G.state_dict(), {"config": asdict(G.config)})
         return G
-    config = json.loads(read_metadata(path)["config"])
-    G = StyleGAN2(StyleGAN2Config(**config))
     try:
-        _load_state(G, load_checked(path), spec.name)
+        state = load_checked(path)  # the checksum first: metadata of a bad file is never read
+        meta = read_metadata(path)
+        try:
+            G = StyleGAN2(StyleGAN2Config(**json.loads(meta["config"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CacheError(f"{path} has no usable generator config ({type(exc).__name__}); "
+                             "delete it and it will be downloaded again") from exc
+        _load_state(G, state, spec.name)
     except CacheError:
         path.unlink(missing_ok=True)
+        path.with_suffix(".sha256").unlink(missing_ok=True)
         raise
     return G
 

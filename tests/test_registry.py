@@ -168,3 +168,25 @@ def test_model_status_and_download_command(capsys):
     assert "cannot download" in capsys.readouterr().err
     assert main(["download", "tiny-test"]) == 0
     assert "already available" in capsys.readouterr().out
+
+
+def test_cached_hub_model_is_checked_before_its_metadata_is_read(tmp_path, monkeypatch):
+    """A cached hub generator whose checksum fails, or whose metadata has no config, is a
+    CacheError and is removed (the next load downloads it again), never a raw KeyError."""
+    import torch
+
+    from stylelab.cache import CacheError, save_checked
+    from stylelab.registry import get_spec, load_generator
+
+    monkeypatch.setenv("STYLELAB_CACHE", str(tmp_path))
+    spec = get_spec("stylegan2-ffhq-256")
+    path = tmp_path / f"{spec.name}.safetensors"
+    save_checked(path, {"x": torch.zeros(2)}, {"not_config": "1"})
+    with pytest.raises(CacheError, match="no usable generator config"):
+        load_generator(spec.name)
+    assert not path.exists() and not path.with_suffix(".sha256").exists()
+    save_checked(path, {"x": torch.zeros(2)}, {"config": "{}"})
+    path.write_bytes(path.read_bytes()[:-3])  # truncated: the checksum fails first
+    with pytest.raises(CacheError, match="corrupt or truncated"):
+        load_generator(spec.name)
+    assert not path.exists()
