@@ -7,22 +7,40 @@ from __future__ import annotations
 import math
 
 
+def _shown(value: object, limit: int = 24) -> str:
+    """``repr(value)``, shortened (a 100k-digit number must not fill the message)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        return "a number with too many digits"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _bound(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def check_number(value: object, name: str, low: float, high: float) -> float:
     """``value`` as a finite float in ``[low, high]``, else ValueError naming ``name``."""
+    message = f"{name} must be a number in {_bound(low)}..{_bound(high)}, got {_shown(value)}"
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in {low:g}..{high:g}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(message) from None
     if not math.isfinite(number) or not low <= number <= high:
-        raise ValueError(f"{name} must be a number in {low:g}..{high:g}, got {value!r}")
+        raise ValueError(message)
     return number
 
 
 def check_count(value: object, name: str, low: int, high: int) -> int:
     """``value`` as a whole number in ``[low, high]`` (2.0 is fine, 2.7 is not)."""
-    number = check_number(value, name, low, high)
+    message = f"{name} must be a whole number in {low}..{high}, got {_shown(value)}"
+    try:
+        number = check_number(value, name, low, high)
+    except ValueError:
+        raise ValueError(message) from None
     if not number.is_integer():
-        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}")
+        raise ValueError(message)
     return int(number)
 
 

@@ -8,7 +8,6 @@ conditional toggles, a W+ layer range, and custom directions from labelled photo
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from ..latents import MAX_SEED, check_truncation, parse_seeds, z_from_seeds
 from ..models.base import StyleGenerator
 from ..optim import StopCheck
 from ..registry import DEFAULT_MODEL, load_generator
+from .checks import check_count
 from .tuned import TunedGenerators
 
 STRENGTH_LIMITS = {"interfacegan": 5.0, "ganspace": 5.0, "stylespace": 30.0, "custom": 5.0}
@@ -215,11 +215,6 @@ def _label(name: str) -> str:
     return name.replace("_", " ") + SLIDER_HINTS.get(name, "")
 
 
-def check_seed(value: float | int | None) -> int:
+def check_seed(value: float | None) -> int:
     """A seed typed in a number field: a whole number in 0..2**32-1, else ValueError."""
-    if value is None or not math.isfinite(float(value)) or not float(value).is_integer():
-        raise ValueError(f"a seed must be a whole number in 0..{MAX_SEED}, got {value}")
-    seed = int(value)
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed {seed} is out of range: use a whole number in 0..{MAX_SEED}")
-    return seed
+    return check_count(value, "a seed", 0, MAX_SEED)

@@ -52,7 +52,7 @@ def test_invert_returns_reconstruction_metrics_and_pasteback(client: Client, por
 
 
 @pytest.mark.parametrize("kind,expected", [("text", "not an image"), ("blank", "no face"),
-                                           ("steps", "steps must be a number in 1..500")])
+                                           ("steps", "steps must be a whole number in 1..500")])
 def test_bad_uploads_give_friendly_errors(client: Client, hub: Hub, portrait: str,
                                           tmp_path: Path, kind: str, expected: str) -> None:
     upload, steps = portrait, 3

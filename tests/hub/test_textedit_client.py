@@ -60,8 +60,8 @@ def test_optimization_and_mapper(client: Client, method: str) -> None:
     ({"clip": "/tmp/./x"}, "is not in the list of choices"),  # no paths from the hub
     ({"beta": 0.99}, "lower β"),
     ({"alpha": 99.0}, r"α \(strength\) must be a number in -15..15"),
-    ({"method": "Latent optimization", "steps": 0}, "steps must be a number in 1..500"),
-    ({"method": "Latent optimization", "steps": 5000}, "steps must be a number in 1..500"),
+    ({"method": "Latent optimization", "steps": 0}, "steps must be a whole number in 1..500"),
+    ({"method": "Latent optimization", "steps": 5000}, "steps must be a whole number in 1..500"),
 ])
 def test_bad_input_is_explained(client: Client, hub: Hub, kwargs: dict, message: str) -> None:
     with pytest.raises(Exception, match=message):
