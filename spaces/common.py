@@ -8,7 +8,6 @@ import logging
 import os
 import tempfile
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from stylelab.clip import (
     clip_status,
     load_clip,
 )
+from stylelab.lru import LRUCache
 from stylelab.pipelines import (
     EditPipeline,
     GenerationPipeline,
@@ -77,11 +77,12 @@ class Components:
     def __init__(self) -> None:
         self.start_model: str | None = None
         self._lock = threading.RLock()
-        self._load_locks: dict[str, threading.Lock] = {}
-        self._generators: dict[str, StyleGenerator] = {}
+        # every visible model stays loaded once used (the picker offers a handful)
+        self._generators: LRUCache[str, StyleGenerator] = LRUCache(64)
         self._edit: dict[str, EditPipeline] = {}
         self._inversion: dict[str, InversionPipeline] = {}
-        self._text: OrderedDict[tuple[str, str], TextEditPipeline] = OrderedDict()
+        self._text: LRUCache[tuple[str, str], TextEditPipeline] = LRUCache(
+            too_many=lambda keys: len({c for _, c in keys}) > LIMITS.max_clip_models)
         self._identity = None
 
     def allowed_models(self) -> list[str]:
@@ -94,18 +95,8 @@ class Components:
         if name not in self.allowed_models():
             raise ValueError(f"unknown model {name!r}; choose one of: "
                              f"{', '.join(self.allowed_models())}")
-        with self._lock:
-            if name in self._generators:
-                return self._generators[name]
-            lock = self._load_locks.setdefault(name, threading.Lock())
-        with lock:  # one load per model; other models load concurrently
-            with self._lock:
-                if name in self._generators:
-                    return self._generators[name]
-            G = load_generator(name)
-            with self._lock:
-                self._generators[name] = G
-            return G
+        # one load per model; other models load concurrently
+        return self._generators.get_or_create(name, lambda: load_generator(name))
 
     def generation(self, name: str) -> GenerationPipeline:
         return GenerationPipeline(self.generator(name))
@@ -145,17 +136,8 @@ class Components:
 
     def text(self, name: str, clip_name: str) -> TextEditPipeline:
         G = self.generator(name)
-        key = (name, clip_name)
-        with self._lock:
-            if key in self._text:
-                self._text.move_to_end(key)
-                return self._text[key]
-        pipe = TextEditPipeline(G, self.clip(clip_name), identity=_Lazy(self.identity))
-        with self._lock:
-            self._text[key] = pipe
-            while len({c for _, c in self._text}) > LIMITS.max_clip_models:
-                self._text.popitem(last=False)
-        return pipe
+        return self._text.get_or_create((name, clip_name), lambda: TextEditPipeline(
+            G, self.clip(clip_name), identity=_Lazy(self.identity)))
 
 
 class _Lazy:

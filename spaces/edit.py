@@ -4,14 +4,13 @@ conditional toggles, reset, before/after, and a custom direction from labelled p
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import gradio as gr
 from PIL import Image
 
 from stylelab.hashing import content_digest
+from stylelab.lru import LRUCache
 from stylelab.pipelines.edit import SliderSpec, check_seed
 from stylelab.pipelines.generate import layer_range
 
@@ -24,28 +23,9 @@ SOURCES = ("Seed", "Inverted face (Invert tab)")
 CUSTOM_LIMIT = 5.0
 
 
-class _Before:
-    """Unedited faces already rendered. Keyed by the content of the face (model, latent,
-    PTI token): never shared between two faces."""
-
-    def __init__(self, size: int = 16):
-        self.size, self._items = size, OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str, render) -> Image.Image:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        image = render()
-        with self._lock:
-            self._items[key] = image
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return image
-
-
-BEFORE = _Before()
+#: unedited faces already rendered, keyed by the content of the face (model, latent, PTI
+#: token): never shared between two faces
+BEFORE: LRUCache[str, Image.Image] = LRUCache(16)
 
 
 def face_source(model: str, source: str, seed: float, truncation: float, inverted: dict | None):
@@ -92,7 +72,7 @@ def _render(model: str, source: str, seed: float, truncation: float, inverted: d
         gr.Warning(note)
     before = None
     if with_before:  # cached as an image: a PNG file's ring slot is reused later
-        before = png_file(BEFORE.get(key, lambda: pipe.render(w, delta=delta)))
+        before = png_file(BEFORE.get_or_create(key, lambda: pipe.render(w, delta=delta)))
     after = pipe.render(w, values, layers=(layers.start, layers.stop),
                         conditions=conditions or [], custom=direction, delta=delta)
     return before, png_file(after)

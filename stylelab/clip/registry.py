@@ -18,12 +18,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from ..lru import LRUCache
 from ._util import cached_hub_repos, hub_cache_dir
 from .base import ClipError, ClipUnavailableError, TextImageModel
 
@@ -52,9 +52,8 @@ class _Entry:
 
 _REGISTERED: dict[str, _Entry] = {}
 #: loaded models, least recently used first; at most ``$STYLELAB_CLIP_CACHE`` (default 2)
-_CACHE: OrderedDict[tuple[str, str], TextImageModel] = OrderedDict()
+_CACHE: LRUCache[tuple[str, str], TextImageModel] = LRUCache(lambda: _cache_size())
 _LOCK = threading.Lock()
-_KEY_LOCKS: dict[tuple[str, str], threading.Lock] = {}
 
 
 def register_clip(name: str, factory: Callable[[], TextImageModel], description: str = ""
@@ -82,13 +81,11 @@ def registered_clips() -> dict[str, str]:
 
 def clear_clip_cache() -> None:
     """Drop every loaded model (the next :func:`load_clip` builds afresh)."""
-    with _LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 def _drop_cached(name: str) -> None:
-    for key in [k for k in _CACHE if k[0] == name]:
-        del _CACHE[key]
+    _CACHE.discard(lambda key: key[0] != name)
 
 
 def load_clip(name: str = DEFAULT_CLIP, device: str | torch.device = "cpu") -> TextImageModel:
@@ -100,26 +97,15 @@ def load_clip(name: str = DEFAULT_CLIP, device: str | torch.device = "cpu") -> T
     """
     name = (name or DEFAULT_CLIP).strip()
     key = (_canonical(name), str(torch.device(device)))
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-        key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
-    with key_lock:  # one load per key; other names load concurrently
-        with _LOCK:
-            if key in _CACHE:
-                return _CACHE[key]
-        loader = _resolve(name)
+
+    def load() -> TextImageModel:  # once per key; other names load concurrently
         try:
-            model = loader(key[1])
+            return _resolve(name)(key[1])
         except ClipUnavailableError as e:
             raise ClipUnavailableError(f"CLIP model '{name}' is not available: {e}\n"
                                        f"{_advice()}") from e
-        with _LOCK:
-            _CACHE[key] = model
-            while len(_CACHE) > _cache_size():
-                _CACHE.popitem(last=False)
-        return model
+
+    return _CACHE.get_or_create(key, load)
 
 
 def _cache_size() -> int:

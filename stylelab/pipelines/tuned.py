@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import torch
 
 from ..hashing import content_digest
 from ..inversion.result import apply_generator_delta
+from ..lru import LRUCache
 from ..models.base import StyleGenerator
 
 
@@ -20,20 +18,10 @@ class TunedGenerators:
     def __init__(self, G: StyleGenerator, keep: int = 2):
         self.G = G
         self.keep = keep
-        self._copies: OrderedDict[str, StyleGenerator] = OrderedDict()
-        self._lock = threading.Lock()
+        self._copies: LRUCache[str, StyleGenerator] = LRUCache(keep)
 
     def get(self, delta: dict[str, torch.Tensor] | None) -> StyleGenerator:
         if not delta:
             return self.G
-        key = content_digest(delta)
-        with self._lock:
-            if key in self._copies:
-                self._copies.move_to_end(key)
-                return self._copies[key]
-        tuned = apply_generator_delta(self.G, delta)
-        with self._lock:
-            self._copies[key] = tuned
-            while len(self._copies) > self.keep:
-                self._copies.popitem(last=False)
-        return tuned
+        return self._copies.get_or_create(content_digest(delta),
+                                          lambda: apply_generator_delta(self.G, delta))
