@@ -1,0 +1,279 @@
+"""Train a pSp / e4e / CLCAE encoder for a generator (nothing imports this file).
+
+Data: generated (image, w) pairs rendered on the fly at the encoder's input size from the
+deterministic seed stream of ``train_alignment.py`` (held-out seeds from 10_000_000 for the
+metrics). Objective: :class:`stylelab.encoders.EncoderObjective` (L2 + VGG16 perceptual +
+optional dlib identity on each reconstruction, latent loss to the known w, CLCAE's L_align
+with the frozen aligner from ``train_alignment.py``, the F regulariser, e4e's delta term).
+
+Checkpoints (resumable: run the same command again) in ``<stylelab cache>/training/encoders/
+<model>/<run>/``; the result goes to ``<cache>/encoders/<model>/<kind>.safetensors`` (the
+paper's variant) or ``<cache>/encoders/<model>/variants/<run>.safetensors`` (ablations:
+``--attention tokens``, ``--no-f``, ``--align-weight 0``), fp16 + .sha256 + .json (command,
+steps, CPU time, held-out metrics). ``--out stylelab/assets/encoders/<model>/<kind>.safetensors``
+writes a file to ship.
+
+CPU by default; unchanged on CUDA (``--device auto``) and under ``accelerate launch``.
+
+    python training/train_alignment.py --model mobilestylegan-ffhq        # CLCAE needs it
+    python training/train_encoder.py --model mobilestylegan-ffhq --kind clcae
+    python training/train_encoder.py --tiny --kind e4e   # a few steps on tiny test models
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+from train_alignment import (
+    HELD_OUT,
+    Progress,
+    Runner,
+    command_line,
+    eval_seeds,
+    load_checkpoint,
+    render_pairs,
+    save_checkpoint,
+    setup,
+    training_seeds,
+)
+
+from stylelab.cache import cache_dir
+from stylelab.encoders import (
+    KINDS,
+    Encoder,
+    EncoderConfig,
+    EncoderObjective,
+    aligner_path,
+    load_aligner,
+    load_encoder_file,
+    save_encoder,
+)
+from stylelab.metrics import psnr
+from stylelab.registry import load_generator
+
+TINY = {"model": "tiny-test", "backbone": "tiny-backbone", "input_size": 64, "batch_size": 4,
+        "steps": 3, "perceptual": "tiny-backbone", "perceptual_size": 0, "eval_n": 8,
+        "save_every": 2}
+TINY_SIZES = {"channels": 16, "style_hidden": 16, "f_hidden": 16}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="mobilestylegan-ffhq", help="generator name")
+    p.add_argument("--kind", choices=KINDS, default="clcae")
+    p.add_argument("--attention", choices=("paper", "tokens"), default="paper")
+    p.add_argument("--no-f", action="store_true", help="CLCAE without the F branch")
+    p.add_argument("--f-layer", default=None, help="generator F layer (default: automatic)")
+    p.add_argument("--backbone", default="efficientnet-lite0")
+    p.add_argument("--input-size", type=int, default=256)
+    p.add_argument("--steps", type=int, default=3000, help="total steps (resumes count)")
+    p.add_argument("--batch-size", type=int, default=4, help="pairs per step and process")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--backbone-lr", type=float, default=None, help="default: --lr")
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--psi-min", type=float, default=0.5)
+    p.add_argument("--perceptual", default="vgg16", help="backbone name, or 'none'")
+    p.add_argument("--perceptual-size", type=int, default=128,
+                   help="side images are resized to for the perceptual term (0: as rendered)")
+    p.add_argument("--identity", choices=("none", "dlib"), default="none")
+    p.add_argument("--aligner", type=Path, default=None, help="default: the cache's")
+    p.add_argument("--recon", default=None,
+                   help="reconstructions the image losses see, e.g. 'wplus,f' (default: the "
+                        "kind's recipe; each costs a generator forward and backward)")
+    for name, default in [("l2", None), ("perceptual-weight", None), ("identity-weight", None),
+                          ("latent", None), ("align-weight", None), ("f-reg", None),
+                          ("delta", None)]:
+        p.add_argument(f"--{name}", type=float, default=default,
+                       help="loss weight (default: the kind's recipe)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="start a fresh run from the matching weights of a saved encoder (e.g. "
+                        "CLCAE from e4e: same pyramid, w head and map2style blocks)")
+    p.add_argument("--eval-n", type=int, default=32, help="held-out faces for the metrics")
+    p.add_argument("--save-every", type=int, default=50)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--run-dir", type=Path, default=None, help="checkpoint folder")
+    p.add_argument("--out", type=Path, default=None, help="exported encoder file")
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--tiny", action="store_true", help="tiny models, a few steps (tests)")
+    args = p.parse_args(argv)
+    if args.tiny:
+        given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv or sys.argv[1:])
+                 if a.startswith("--")}
+        for key, value in TINY.items():
+            if key not in given:
+                setattr(args, key, value)
+    return args
+
+
+def run_name(args: argparse.Namespace) -> str:
+    """The kind, plus the ablation switches that differ from the paper's recipe."""
+    name = args.kind
+    if args.kind == "clcae":
+        name += "-tokens" if args.attention == "tokens" else ""
+        name += "-nof" if args.no_f else ""
+        name += "-noalign" if args.align_weight == 0 else ""
+    return name
+
+
+def build_objective(args: argparse.Namespace, G, device) -> EncoderObjective:
+    weights = {k: getattr(args, a) for k, a in [
+        ("l2", "l2"), ("perceptual_weight", "perceptual_weight"),
+        ("identity_weight", "identity_weight"), ("latent", "latent"), ("align", "align_weight"),
+        ("f_reg", "f_reg"), ("delta", "delta")] if getattr(args, a) is not None}
+    perceptual = None
+    if args.perceptual != "none":
+        from stylelab.perceptual import PerceptualDistance
+
+        perceptual = PerceptualDistance(args.perceptual,
+                                        resize=args.perceptual_size or None).to(device)
+    identity = None
+    if args.identity == "dlib":
+        from stylelab.faces import IdentityModel
+
+        identity = IdentityModel().to(device).eval().requires_grad_(False)
+    if args.recon:
+        weights["reconstructions"] = tuple(r.strip() for r in args.recon.split(",") if r.strip())
+    objective = EncoderObjective.for_kind(args.kind, perceptual=perceptual, identity=identity,
+                                          **weights)
+    if objective.align:
+        path = args.aligner or aligner_path(args.model)
+        if not Path(path).is_file():
+            sys.exit(f"no alignment module at {path}: train it first with `python "
+                     f"training/train_alignment.py --model {args.model}"
+                     f"{' --tiny' if args.tiny else ''}`, or pass --align-weight 0")
+        objective.aligner = load_aligner(path, G, device)
+    return objective
+
+
+@torch.no_grad()
+def init_from(encoder: Encoder, path: Path) -> int:
+    """Copy every tensor of the encoder file ``path`` whose name and shape match (checked
+    file, generator refused if another); returns how many were copied."""
+    source = load_encoder_file(path, encoder.generator).state_dict()
+    own = encoder.state_dict()
+    common = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    encoder.load_state_dict({**own, **common})
+    return len(common)
+
+
+@torch.no_grad()
+def evaluate(encoder: Encoder, G, args: argparse.Namespace) -> dict[str, float]:
+    """Held-out PSNR (dB) of each reconstruction, latent MSE to the true w, forward time."""
+    sums: dict[str, float] = {}
+    seconds = 0.0
+    for start in range(0, args.eval_n, 8):
+        seeds = eval_seeds(args.eval_n)[start:start + 8]
+        images, w_true = render_pairs(G, seeds, args.input_size, args.psi_min)
+        t0 = time.perf_counter()
+        out = encoder.invert(images)
+        seconds += time.perf_counter() - t0
+        recon = {"w": G.synthesis(out.w, size=args.input_size),
+                 "wplus": G.synthesis(out.wplus, size=args.input_size)}
+        if out.f:
+            recon["f"] = G.synthesis(out.wplus, size=args.input_size, features_in=out.f)
+        for name, x in recon.items():
+            key = f"psnr_{name}"
+            sums[key] = sums.get(key, 0.0) + float(psnr(x.clamp(-1, 1), images).sum())
+        sums["latent_mse_w"] = sums.get("latent_mse_w", 0.0) + float(
+            (out.w - w_true).square().mean(1).sum())
+    metrics = {k: round(v / args.eval_n, 4) for k, v in sums.items()}
+    metrics["encoder_seconds_per_face"] = round(seconds / args.eval_n, 4)
+    metrics["eval_faces"] = args.eval_n
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    setup(args)
+    runner = Runner(args.device)
+    G = load_generator(args.model, runner.device)
+    name = run_name(args)
+    run_dir = args.run_dir or cache_dir() / "training" / "encoders" / args.model / name
+    default_out = cache_dir() / "encoders" / args.model
+    out_path = args.out or (default_out / f"{name}.safetensors" if name == args.kind
+                            else default_out / "variants" / f"{name}.safetensors")
+    extra = TINY_SIZES if args.tiny else {}
+    config = EncoderConfig.for_generator(
+        G, args.kind, backbone=args.backbone, input_size=args.input_size,
+        attention=args.attention, use_f=args.kind == "clcae" and not args.no_f,
+        f_layer=args.f_layer, **extra)
+    encoder = Encoder(config, G).to(runner.device)
+    objective = build_objective(args, G, runner.device)
+    backbone = [p for p in encoder.pyramid.backbone.parameters() if p.requires_grad]
+    ids = {id(p) for p in backbone}
+    rest = [p for p in encoder.parameters() if p.requires_grad and id(p) not in ids]
+    optimizer = torch.optim.Adam([{"params": rest, "lr": args.lr},
+                                  {"params": backbone, "lr": args.backbone_lr or args.lr}])
+    progress = None if args.fresh else load_checkpoint(run_dir, encoder, optimizer)
+    if progress is None and args.init_from:
+        loaded = init_from(encoder, args.init_from)
+        if runner.is_main:
+            print(f"initialised {loaded} tensors from {args.init_from}", flush=True)
+    progress = progress or Progress()
+    if progress.step and runner.is_main:
+        print(f"resuming from step {progress.step} ({run_dir})", flush=True)
+    model, optimizer = runner.prepare(encoder, optimizer)
+    record = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    cpu0, wall0, done0 = time.process_time(), time.perf_counter(), progress.step
+    bar = tqdm(range(progress.step, args.steps), initial=progress.step, total=args.steps,
+               desc=f"encoder {name}", disable=not runner.is_main)
+    logs: dict[str, float] = {}
+    for step in bar:
+        seeds = training_seeds(step, args.batch_size, runner.rank, runner.world)
+        images, w_true = render_pairs(G, seeds, args.input_size, args.psi_min)
+        out = model(images)
+        total, logs = objective(G, out, images, w_true)
+        optimizer.zero_grad(set_to_none=True)
+        runner.backward(total)
+        if args.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        optimizer.step()
+        bar.set_postfix(loss=f"{logs['total']:.3f}")
+        progress.step = step + 1
+        if runner.is_main and (progress.step % args.save_every == 0
+                               or progress.step == args.steps):
+            progress.cpu_seconds += time.process_time() - cpu0
+            progress.wall_seconds += time.perf_counter() - wall0
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            save_checkpoint(run_dir, runner.unwrap(model), optimizer, progress, record)
+    runner.barrier()
+    if not runner.is_main:
+        return {}
+    progress.cpu_seconds += time.process_time() - cpu0
+    progress.wall_seconds += time.perf_counter() - wall0
+    encoder = runner.unwrap(model)
+    metrics = evaluate(encoder, G, args)
+    steps_here = progress.step - done0
+    info = {"command": command_line(), "launcher": runner.launcher, "steps": progress.step,
+            "batch_size": args.batch_size, "processes": runner.world,
+            "cpu_seconds": round(progress.cpu_seconds, 1),
+            "wall_seconds": round(progress.wall_seconds, 1),
+            "seeds": f"training 0..{progress.step * args.batch_size * runner.world - 1}, "
+                     f"held-out {HELD_OUT}..{HELD_OUT + args.eval_n - 1}",
+            "psi_min": args.psi_min, "device": str(runner.device),
+            "torch_threads": torch.get_num_threads(), "last_losses": logs,
+            "objective": {k: getattr(objective, k) for k in (
+                "l2", "perceptual_weight", "identity_weight", "latent", "align", "f_reg",
+                "delta", "reconstructions")} | {"perceptual": args.perceptual,
+                                                 "perceptual_size": args.perceptual_size,
+                                                 "identity": args.identity},
+            "metrics": metrics}
+    save_encoder(encoder, out_path, info)
+    print(f"command: {info['command']}")
+    print(f"steps: {progress.step} ({steps_here} this sitting), batch {args.batch_size}, "
+          f"CPU time {progress.cpu_seconds:.1f} s, wall {progress.wall_seconds:.1f} s")
+    print(f"metrics: {json.dumps(metrics)}")
+    print(f"encoder: {out_path}")
+    return info
+
+
+if __name__ == "__main__":
+    main()
