@@ -13,6 +13,7 @@ from .base import (
 )
 from .registry import (
     DEFAULT_CLIP,
+    FACES_MINILM,
     available_clip_models,
     clip_status,
     load_clip,
@@ -22,6 +23,7 @@ from .registry import (
 
 __all__ = [
     "DEFAULT_CLIP",
+    "FACES_MINILM",
     "ClipError",
     "ClipUnavailableError",
     "PromptCheck",

@@ -6,6 +6,8 @@ Name grammar (first match wins):
 2. ``"ViT-B/32"`` (:data:`DEFAULT_CLIP`, StyleCLIP's model with OpenAI weights): open_clip
    ``ViT-B-32``/``openai`` when open_clip imports, else transformers
    ``openai/clip-vit-base-patch32`` (the other backend is tried when weights are missing);
+2b. ``"stylelab/faces-minilm"`` (:data:`FACES_MINILM`): the bundled face text-image model
+   (:mod:`.faces_minilm`: trained here, works offline);
 3. ``"open_clip:ARCH/PRETRAINED"``: PRETRAINED is a tag or a local weight file (split on the
    first ``/``: ``open_clip:ViT-B-32//abs/path/weights.safetensors``);
 4. ``"open_clip:hf-hub:org/repo"`` or ``"hf-hub:org/repo"``: an open_clip hub repo;
@@ -28,12 +30,14 @@ from ._util import cached_hub_repos, hub_cache_dir
 from .base import ClipError, ClipUnavailableError, TextImageModel
 
 DEFAULT_CLIP = "ViT-B/32"
+FACES_MINILM = "stylelab/faces-minilm"
 OPENAI_B32_OPEN_CLIP = ("ViT-B-32", "openai")
 OPENAI_B32_HF = "openai/clip-vit-base-patch32"
 _OPENAI_B32_TIMM = "timm/vit_base_patch32_clip_224.openai"  # where open_clip's tag downloads from
 
 FORMS = (
     f"'{DEFAULT_CLIP}' (the default: OpenAI ViT-B/32)",
+    f"'{FACES_MINILM}' (the bundled face model: age, gender, expression, pose, hair, ...)",
     "'open_clip:ARCH/TAG' (e.g. open_clip:ViT-B-32/openai)",
     "'open_clip:ARCH//path/to/weights.safetensors' (a local open_clip weight file)",
     "'hf-hub:org/repo' or 'open_clip:hf-hub:org/repo' (an open_clip repo on the Hugging Face hub)",
@@ -140,6 +144,8 @@ def _resolve(name: str) -> Callable[[str], TextImageModel]:
         return lambda device: _from_factory(name, entry.factory, device)
     if name == DEFAULT_CLIP:
         return _load_default
+    if name == FACES_MINILM:
+        return _load_faces_minilm
     if name.startswith("open_clip:"):
         return _open_clip_loader(name, name[len("open_clip:"):])
     if name.startswith("hf-hub:"):
@@ -191,6 +197,12 @@ def _load_hf(source: str, device: str) -> TextImageModel:
     return load_transformers_clip(source, device)
 
 
+def _load_faces_minilm(device: str) -> TextImageModel:
+    from .faces_minilm import load_faces_minilm
+
+    return load_faces_minilm(device)
+
+
 def _load_default(device: str) -> TextImageModel:
     """OpenAI ViT-B/32 through open_clip, else through transformers; both reasons on failure."""
     try:
@@ -211,7 +223,8 @@ def _unknown_message(name: str) -> str:
 
 def available_clip_models() -> list[str]:
     """Names :func:`load_clip` can serve now: registered, then the default (when its weights
-    are cached), then other CLIP repos in the Hugging Face hub cache."""
+    are cached), then other CLIP repos in the Hugging Face hub cache, then the bundled
+    :data:`FACES_MINILM` (when installed): first when no CLIP is cached."""
     defaults: list[str] = []
     others: list[str] = []
     for repo_id, files in sorted(cached_hub_repos("clip").items()):
@@ -223,7 +236,10 @@ def available_clip_models() -> list[str]:
             others.append(f"hf-hub:{repo_id}")
         if "config.json" in files and _has(files, _HF_WEIGHTS):
             others.append(f"transformers:{repo_id}")
-    return list(dict.fromkeys([*registered_clips(), *sorted(defaults), *others]))
+    from .faces_minilm import faces_minilm_available
+
+    bundled = [FACES_MINILM] if faces_minilm_available() else []
+    return list(dict.fromkeys([*registered_clips(), *sorted(defaults), *others, *bundled]))
 
 
 def _has(files: set[str], wanted: tuple[str, ...]) -> bool:
