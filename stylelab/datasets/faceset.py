@@ -147,7 +147,7 @@ def build_faceset(G: StyleGenerator, out_dir: str | Path, n: int, measurer,
         arrays = label_seeds(G, np.arange(first, first + count), measurer, config, bar)
         cpu = time.process_time() - t0
         with atomic_write(path) as tmp:
-            save_file(arrays, str(tmp), metadata=meta | {"cpu_seconds": f"{cpu:.1f}"})
+            save_file(arrays, str(tmp), metadata=meta | {"cpu_seconds": f"{cpu:.4f}"})
     bar.close()
     return paths
 
@@ -199,7 +199,7 @@ class FaceSet:
         meta = {k: v for k, v in parts[0][1].items() if k != "cpu_seconds"}
         cpu = [float(m["cpu_seconds"]) for _, m in parts if "cpu_seconds" in m]
         if cpu:
-            meta["cpu_seconds"] = f"{sum(cpu):.1f}"
+            meta["cpu_seconds"] = f"{sum(cpu):.3f}"
         return cls(arrays["seeds"], labels, meta, arrays.get("w"), arrays.get("landmarks"))
 
     def valid(self, *columns: str) -> np.ndarray:

@@ -19,6 +19,7 @@ import importlib.util
 import math
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -35,7 +36,7 @@ class BackboneUnavailable(RuntimeError):
     """A backbone's package or weights are missing or do not fit; says what to pip install."""
 
 
-class Backbone(nn.Module):
+class Backbone(nn.Module, ABC):
     """A frozen image network giving named multi-scale feature maps and a pooled embedding.
     Subclasses set the attributes and implement :meth:`preprocess` and :meth:`_features`
     (and :meth:`_embed` when the embedding is not the pooled deepest map)."""
@@ -102,9 +103,9 @@ class Backbone(nn.Module):
         """Images in [-1, 1] -> the network's input (differentiable)."""
         return x
 
+    @abstractmethod
     def _features(self, x: torch.Tensor, wanted: tuple[str, ...]) -> dict[str, torch.Tensor]:
         """Maps of preprocessed ``x`` for at least ``wanted`` (may stop at the deepest)."""
-        raise NotImplementedError
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:  # the pooled deepest map
         return self._features(x, self.layers[-1:])[self.layers[-1]].mean(dim=(2, 3))

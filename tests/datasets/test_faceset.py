@@ -53,7 +53,8 @@ def test_build_resume_load_export(tiny, tmp_path, config):
     assert np.isnan(fs.labels["smile"][found == 0]).all()
     assert np.isfinite(fs.labels["smile"][found == 1]).all()
     assert fs.labels["age"] == pytest.approx(np.full(10, 30.0))
-    assert float(fs.meta["cpu_seconds"]) > 0
+    cpu = float(fs.meta["cpu_seconds"])  # a tiny model can take under a millisecond
+    assert np.isfinite(cpu) and cpu >= 0
     # W is the mapping of the seeds: the stored W and a fresh mapping agree
     stored = fs.latents(tiny)
     fs.w = None
