@@ -6,17 +6,18 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
-from stylelab.clip import available_clip_models, clip_status
-from stylelab.clip.registry import DEFAULT_CLIP
+from stylelab.clip import DEFAULT_CLIP, available_clip_models, preferred_clip
 from stylelab.images import to_pil
 from stylelab.pipelines.textedit import ALPHA_LIMIT, METHODS, TextEditSettings
 
-from .common import HUB, CheckedSlider, connect, friendly_errors, load_model
-from .edit import SOURCES, face_source
+from .common import HUB, CheckedSlider, connect, friendly_errors, load_model, png_file
+from .edit import BEFORE, SOURCES, face_source
 from .invert import cancel
-from .limits import JOBS, LIMITS
+from .limits import JOBS, LIMITS, RENDER
 from .state import CANCEL
 
+NO_MODEL = ("No text-image model is installed, so text edits are off: reinstall stylelab (it "
+            "bundles stylelab/faces-minilm) or cache a CLIP model (`stylelab clip-models`).")
 METHOD_LABELS = {"Global direction (instant after a one-off preprocessing)": "global",
                  "Latent optimization": "optimize", "Latent mapper (trains per prompt)": "mapper"}
 
@@ -34,7 +35,7 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
     settings = TextEditSettings(key, alpha, beta, steps, space or "w+")
     settings.check(max_steps=LIMITS.max_steps)
     _, w, delta, _ = face_source(model, source, seed, truncation, inverted)
-    pipe = HUB.text(model, clip or DEFAULT_CLIP)
+    pipe = HUB.text(model, clip or preferred_clip())
     session = getattr(request, "session_hash", None)
     flag = CANCEL.start(session)
     try:
@@ -51,18 +52,26 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
     return to_pil(result.before)[0], to_pil(result.image)[0], "\n".join(lines)
 
 
+@friendly_errors
+def preview(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
+            progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
+    """The current face (the "Before" image) as a PNG file, before any edit."""
+    pipe, w, delta, key = face_source(model, source, seed, truncation, inverted)
+    return png_file(BEFORE.get_or_create(key, lambda: pipe.render(w, delta=delta)))
+
+
 def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> None:
     """Add the Text edit tab; ``inverted`` is the Invert tab's session state."""
     _, facts = load_model(default_model)
     choices = available_clip_models()
-    default_clip = choices[0] if choices else DEFAULT_CLIP
-    with gr.Tab("Text edit", id="textedit"):
+    preferred = preferred_clip(choices)
+    default_clip = preferred if preferred in choices else (choices or [DEFAULT_CLIP])[0]
+    with gr.Tab("Text edit", id="textedit") as tab:
         gr.Markdown("Describe the edit. *Global direction* needs the target and a neutral "
                     "prompt (what the face is now); its first use per CLIP model computes "
                     "channel relevance once and caches it.")
         if not choices:
-            gr.Markdown("**No CLIP model is available yet.** " + clip_status(),
-                        elem_id="text-clip-status")
+            gr.Markdown(NO_MODEL, elem_id="text-clip-status")
         with gr.Row():
             clip = gr.Dropdown(choices or [DEFAULT_CLIP], value=default_clip, label="CLIP model",
                                elem_id="text-clip")
@@ -87,7 +96,8 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
             space = gr.Radio(["w+", "s"], value="w+", label="Optimization space",
                              elem_id="text-space")
         with gr.Row():
-            run = gr.Button("Edit", variant="primary", elem_id="text-run")
+            run = gr.Button("Edit", variant="primary", elem_id="text-run",
+                            interactive=bool(choices))
             stop = gr.Button("Cancel", variant="stop", elem_id="text-cancel")
         with gr.Row():
             before = gr.Image(label="Before", format="png", elem_id="text-before")
@@ -98,4 +108,8 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
                   alpha, beta, steps, space]
         connect(run.click, text_edit, inputs, [before, after, notes], status, "text_edit",
                 **JOBS)
+        face = [model, source, seed, truncation, inverted]
+        for event in (tab.select, source.change, truncation.release, model.change, seed.blur):
+            connect(event, preview, face, [before], status, **RENDER)
+        connect(seed.submit, preview, face, [before], status, "text_preview", **RENDER)
         stop.click(cancel, None, status, api_visibility="private", queue=False)

@@ -1,5 +1,5 @@
-"""Command line: ``stylelab models | generate | align | invert | styleclip |
-styleclip-train-mapper``.
+"""Command line: ``stylelab models | clip-models | download | generate | align | invert |
+styleclip | styleclip-train-mapper``.
 
 Errors the user can fix (bad seeds, unknown model, missing weights) print one
 line to stderr and exit with status 2, never a traceback.
@@ -41,6 +41,16 @@ def _cmd_models(args: argparse.Namespace) -> None:
     for spec in map(get_spec, list_models()):
         print(f"{spec.name:26} {spec.resolution:5d} {spec.source:9} {spec.truncation_psi:4.1f}  "
               f"{spec.description}")
+
+
+def _cmd_clip_models(args: argparse.Namespace) -> None:
+    from .clip import registry
+
+    available = registry.available_clip_models()
+    default = registry.preferred_clip(available)
+    for name in available:
+        print(f"{name}{'  (default)' if name == default else ''}")
+    print(registry.clip_status(), file=sys.stderr)
 
 
 def _cmd_download(args: argparse.Namespace) -> None:
@@ -132,11 +142,13 @@ def _cmd_styleclip(args: argparse.Namespace) -> None:
 
     from safetensors.torch import save_file
 
+    from .clip import registry
     from .images import to_pil
     from .pipelines.textedit import TextEditPipeline
 
     inputs = [args.input] if not args.input.startswith("seed:") else []
     out = check_output_dir(args.out, inputs, STYLECLIP_FILES, args.overwrite)
+    args.clip = args.clip or registry.preferred_clip()
     pipe = TextEditPipeline.from_name(args.model, clip=args.clip)
     w, delta = _styleclip_input(args.input, pipe.G, args.invert_steps)
     result = pipe.run(args.method, w, args.prompt, args.neutral,
@@ -219,12 +231,12 @@ def finite(text: str) -> float:
 
 
 def _styleclip_common(p: argparse.ArgumentParser) -> None:
-    from .clip.registry import DEFAULT_CLIP
-
     p.add_argument("--prompt", required=True, help="target text, e.g. 'a smiling face'")
-    p.add_argument("--clip", default=DEFAULT_CLIP,
-                   help="CLIP model: ViT-B/32, open_clip:ARCH/TAG, hf-hub:ORG/REPO, "
-                        "transformers:ORG/REPO or a local folder")
+    p.add_argument("--clip", default=None,
+                   help="text-image model: ViT-B/32, stylelab/faces-minilm, open_clip:ARCH/TAG, "
+                        "hf-hub:ORG/REPO, transformers:ORG/REPO or a local folder (default: "
+                        "ViT-B/32 when cached, else the bundled stylelab/faces-minilm; see "
+                        "`stylelab clip-models`)")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--steps", type=count(1, MAX_STEPS), default=60)
 
@@ -240,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="stylelab", description="StyleGAN latent-space toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the registered generators").set_defaults(func=_cmd_models)
+    sub.add_parser("clip-models", help="list the text-image (CLIP) models available now"
+                   ).set_defaults(func=_cmd_clip_models)
     dl = sub.add_parser("download", help="download (or convert) a model's weights into the cache")
     dl.add_argument("name", help="a name from `stylelab models`")
     dl.set_defaults(func=_cmd_download)

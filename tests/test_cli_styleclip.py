@@ -89,3 +89,25 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, extra, message):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_clip_models_lists_what_is_available(capsys, monkeypatch):
+    """`stylelab clip-models`: one name per line, the implicit default marked."""
+    from stylelab.clip import registry
+
+    monkeypatch.setattr(registry, "available_clip_models",
+                        lambda: ["test:planted-tiny", "stylelab/faces-minilm"])
+    assert main(["clip-models"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["test:planted-tiny", "stylelab/faces-minilm  (default)"]
+    assert "available" in err
+
+
+def test_styleclip_without_clip_uses_the_preferred_model(tmp_path, capsys, monkeypatch):
+    from stylelab.clip import registry
+
+    monkeypatch.setattr(registry, "preferred_clip", lambda available=None: "test:planted-tiny")
+    out = tmp_path / "implicit"
+    assert main(["styleclip", "--model", "tiny-test", "--prompt", "a face with alpha",
+                 "--input", "seed:2", "--out", str(out)]) == 0
+    assert json.loads((out / "result.json").read_text())["clip"] == "test:planted-tiny"

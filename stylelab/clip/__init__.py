@@ -17,6 +17,7 @@ from .registry import (
     available_clip_models,
     clip_status,
     load_clip,
+    preferred_clip,
     register_clip,
     unregister_clip,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "clip_preprocess",
     "clip_status",
     "load_clip",
+    "preferred_clip",
     "register_clip",
     "unregister_clip",
 ]

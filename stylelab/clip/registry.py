@@ -92,14 +92,15 @@ def _drop_cached(name: str) -> None:
     _CACHE.discard(lambda key: key[0] != name)
 
 
-def load_clip(name: str = DEFAULT_CLIP, device: str | torch.device = "cpu") -> TextImageModel:
-    """The frozen :class:`TextImageModel` for ``name`` on ``device`` (cached, thread-safe).
+def load_clip(name: str | None = None, device: str | torch.device = "cpu") -> TextImageModel:
+    """The frozen :class:`TextImageModel` for ``name`` (default: :func:`preferred_clip`) on
+    ``device`` (cached, thread-safe).
 
     Raises :class:`ClipError` for a name outside the grammar (the message lists the forms)
     and :class:`ClipUnavailableError` when the weights or the backend package are missing
     (the message lists what is available and how to get weights).
     """
-    name = (name or DEFAULT_CLIP).strip()
+    name = (name or "").strip() or preferred_clip()
     key = (_canonical(name), str(torch.device(device)))
 
     def load() -> TextImageModel:  # once per key; other names load concurrently
@@ -242,6 +243,20 @@ def available_clip_models() -> list[str]:
     return list(dict.fromkeys([*registered_clips(), *sorted(defaults), *others, *bundled]))
 
 
+def preferred_clip(available: list[str] | None = None) -> str:
+    """The model used when none is named: :data:`DEFAULT_CLIP` when its weights are cached,
+    else another cached CLIP, else the bundled :data:`FACES_MINILM` when installed, else
+    :data:`DEFAULT_CLIP` (whose loading error then says how to get weights). Registered
+    names (tests, plugins) are never chosen implicitly."""
+    registered = set(registered_clips())
+    found = [n for n in (available_clip_models() if available is None else available)
+             if n not in registered]
+    if DEFAULT_CLIP in found:
+        return DEFAULT_CLIP
+    return next((n for n in found if n != FACES_MINILM),
+                FACES_MINILM if FACES_MINILM in found else DEFAULT_CLIP)
+
+
 def _has(files: set[str], wanted: tuple[str, ...]) -> bool:
     return any(f in files for f in wanted)
 
@@ -273,7 +288,7 @@ def clip_status() -> str:
     available = available_clip_models()
     if available:
         return (f"CLIP models available: {', '.join(available)} (backends: {backends}). "
-                f"load_clip() uses {DEFAULT_CLIP} unless told otherwise.")
+                f"load_clip() uses {preferred_clip(available)} unless told otherwise.")
     install = ""
     if not (_installed("open_clip") or _installed("transformers")):
         install = ("Install a backend first (pip install open_clip_torch with a matching "

@@ -18,7 +18,7 @@ import torch
 
 from ..cache import cache_dir
 from ..clip.base import ClipError, TextImageModel
-from ..clip.registry import DEFAULT_CLIP, load_clip
+from ..clip.registry import load_clip
 from ..inversion.losses import IdentityLoss
 from ..models.base import StyleGenerator
 from ..optim import StopCheck
@@ -87,10 +87,11 @@ class TextEditPipeline:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_name(cls, model_name: str = DEFAULT_MODEL, clip: str = DEFAULT_CLIP,
+    def from_name(cls, model_name: str = DEFAULT_MODEL, clip: str | None = None,
                   size: int = 256, device: str = "cpu") -> TextEditPipeline:
         """The pipeline for registry generator ``model_name`` and CLIP model ``clip`` (any
-        name :func:`~stylelab.clip.load_clip` accepts); ClipError when it cannot load."""
+        name :func:`~stylelab.clip.load_clip` accepts; default: :func:`~stylelab.clip.preferred_clip`);
+        ClipError when it cannot load."""
         return cls(load_generator(model_name, device), load_clip(clip, device), size=size)
 
     @property

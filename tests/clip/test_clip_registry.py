@@ -13,19 +13,30 @@ import torch
 
 from stylelab.clip import (
     DEFAULT_CLIP,
+    FACES_MINILM,
     ClipError,
     ClipUnavailableError,
     available_clip_models,
     clip_status,
+    faces_minilm,
     load_clip,
+    preferred_clip,
     register_clip,
     unregister_clip,
 )
 
 
 @pytest.fixture(autouse=True)
-def _offline_cache(hub_cache):
-    """Every test here sees an empty offline hub cache."""
+def _offline_cache(hub_cache, monkeypatch):
+    """Every test here sees an empty offline hub cache and no bundled model (whether or not
+    this install ships it), unless it asks for ``bundled``."""
+    monkeypatch.setattr(faces_minilm, "faces_minilm_available", lambda path=None: False)
+
+
+@pytest.fixture
+def bundled(monkeypatch):
+    """The bundled face model counts as installed (nothing is loaded)."""
+    monkeypatch.setattr(faces_minilm, "faces_minilm_available", lambda path=None: True)
 
 
 def test_import_is_lazy():
@@ -151,3 +162,35 @@ def test_cached_hub_repos_are_listed(put_repo, hub_cache, tmp_path):
     finally:
         for repo_id in repos:
             shutil.rmtree(hub_cache / ("models--" + repo_id.replace("/", "--")))
+
+
+def test_preferred_model_without_any_cached_clip(bundled):
+    """No CLIP cached: the bundled model is listed and is the default of load_clip()."""
+    assert available_clip_models() == [FACES_MINILM]
+    assert preferred_clip() == FACES_MINILM
+    assert f"load_clip() uses {FACES_MINILM}" in clip_status()
+    calls = []
+    register_clip("toy-preferred", lambda: calls.append(1))  # registered: never implicit
+    try:
+        assert preferred_clip() == FACES_MINILM
+    finally:
+        unregister_clip("toy-preferred")
+    assert not calls
+
+
+def test_preferred_model_prefers_a_real_clip(bundled):
+    assert preferred_clip([FACES_MINILM, "hf-hub:org/my-clip"]) == "hf-hub:org/my-clip"
+    assert preferred_clip(["hf-hub:org/my-clip", FACES_MINILM, DEFAULT_CLIP]) == DEFAULT_CLIP
+    assert preferred_clip([]) == DEFAULT_CLIP  # nothing: the default, whose error says why
+
+
+def test_load_clip_without_a_name_uses_the_preferred_model(monkeypatch, toy_clip):
+    from stylelab.clip import registry
+
+    monkeypatch.setattr(registry, "preferred_clip", lambda available=None: "toy-implicit")
+    register_clip("toy-implicit", toy_clip)
+    try:
+        toy = load_clip()
+        assert isinstance(toy, toy_clip) and load_clip("  ") is toy
+    finally:
+        unregister_clip("toy-implicit")

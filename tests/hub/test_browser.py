@@ -220,6 +220,11 @@ def test_text_edit_tab_global_direction(hub: Hub, browser: Browser, tmp_path: Pa
     see before/after and the top channels; an empty prompt gives a toast, not a traceback."""
     page = open_hub(browser, hub.url)
     page.get_by_role("tab", name="Text edit").click()
+    # the Before face shows as soon as the tab opens, before any edit
+    page.wait_for_function(LOADED_IMAGES, arg=["#text-before img", 1], timeout=60_000)
+    page.locator("#text-clip input").fill("test:planted-tiny")
+    page.get_by_role("option", name="test:planted-tiny", exact=True).wait_for(timeout=10_000)
+    page.locator("#text-clip input").press("Enter")
     assert page.locator("#text-clip input").input_value() == "test:planted-tiny"
     page.locator("#text-target textarea").fill("a face with alpha")
     page.click("#text-run")

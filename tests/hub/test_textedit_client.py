@@ -42,6 +42,15 @@ def test_global_direction_edits_the_face(client: Client) -> None:
     assert np.abs(pixels(before) - pixels(unedited)).mean() < 0.5
 
 
+def test_before_face_shows_without_an_edit(client: Client) -> None:
+    """The tab's preview is the same face the edit starts from."""
+    shown = client.predict("tiny-test", "Seed", 3, 0.7, api_name="/text_preview")
+    before, _, _ = call(client, alpha=0.0)
+    assert np.abs(pixels(shown) - pixels(before)).max() == 0
+    with pytest.raises(Exception, match="less than minimum value 0"):
+        client.predict("tiny-test", "Seed", -4, 0.7, api_name="/text_preview")
+
+
 @pytest.mark.parametrize("method", ["Latent optimization", "Latent mapper (trains per prompt)"])
 def test_optimization_and_mapper(client: Client, method: str) -> None:
     steps = 60 if "mapper" in method else 8  # the mapper learns slowly (lr 1e-3)
