@@ -28,6 +28,7 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,6 +174,63 @@ def command_line() -> str:
     return " ".join(shlex.quote(a) for a in ["python", *sys.argv])
 
 
+# ------------------------------------------------------------ the shared loop
+def train_loop(runner: Runner, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               progress: Progress, args: argparse.Namespace, run_dir: Path, desc: str,
+               loss_fn: Callable[[torch.nn.Module, int], tuple[torch.Tensor, float]]) -> None:
+    """Steps ``progress.step .. args.steps``: ``loss_fn(model, step)`` gives (loss, the number
+    shown in the bar); optional ``args.grad_clip``; a checkpoint every ``args.save_every``
+    steps and at the end (main process); CPU and wall time added to ``progress``."""
+    record = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    clip = getattr(args, "grad_clip", None)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+
+    def count_time() -> None:
+        nonlocal cpu0, wall0
+        progress.cpu_seconds += time.process_time() - cpu0
+        progress.wall_seconds += time.perf_counter() - wall0
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+
+    bar = tqdm(range(progress.step, args.steps), initial=progress.step, total=args.steps,
+               desc=desc, disable=not runner.is_main)
+    for step in bar:
+        loss, shown = loss_fn(model, step)
+        optimizer.zero_grad(set_to_none=True)
+        runner.backward(loss)
+        if clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        bar.set_postfix(loss=f"{shown:.3f}")
+        progress.step = step + 1
+        if runner.is_main and (progress.step % args.save_every == 0
+                               or progress.step == args.steps):
+            count_time()
+            save_checkpoint(run_dir, runner.unwrap(model), optimizer, progress, record)
+    runner.barrier()
+    count_time()
+
+
+def run_info(args: argparse.Namespace, runner: Runner, progress: Progress,
+             metrics: dict[str, float], **extra) -> dict:
+    """What a trained file records: command, steps, seeds, CPU time, metrics."""
+    return {"command": command_line(), "launcher": runner.launcher, "steps": progress.step,
+            "batch_size": args.batch_size, "processes": runner.world,
+            "cpu_seconds": round(progress.cpu_seconds, 1),
+            "wall_seconds": round(progress.wall_seconds, 1),
+            "seeds": f"training 0..{progress.step * args.batch_size * runner.world - 1}, "
+                     f"held-out {HELD_OUT}..{HELD_OUT + args.eval_n - 1}",
+            "psi_min": args.psi_min, "device": str(runner.device),
+            "torch_threads": torch.get_num_threads(), **extra, "metrics": metrics}
+
+
+def report(info: dict, steps_here: int, what: str, path: Path) -> None:
+    print(f"command: {info['command']}")
+    print(f"steps: {info['steps']} ({steps_here} this sitting), batch {info['batch_size']}, "
+          f"CPU time {info['cpu_seconds']:.1f} s, wall {info['wall_seconds']:.1f} s")
+    print(f"metrics: {json.dumps(info['metrics'])}")
+    print(f"{what}: {path}")
+
+
 def setup(args: argparse.Namespace) -> None:
     """Threads, and plugins: ``$STYLELAB_PLUGINS`` (as the CLI), the test models for --tiny."""
     if args.threads:
@@ -253,47 +311,21 @@ def main(argv: list[str] | None = None) -> dict:
     if progress.step and runner.is_main:
         print(f"resuming from step {progress.step} ({run_dir})", flush=True)
     model, optimizer = runner.prepare(aligner, optimizer)
-    record = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    cpu0, wall0, done0 = time.process_time(), time.perf_counter(), progress.step
-    bar = tqdm(range(progress.step, args.steps), initial=progress.step, total=args.steps,
-               desc="alignment", disable=not runner.is_main)
-    for step in bar:
+    done0 = progress.step
+
+    def loss_fn(model, step: int) -> tuple[torch.Tensor, float]:
         seeds = training_seeds(step, args.batch_size, runner.rank, runner.world)
         images, w = render_pairs(G, seeds, args.render_size, args.psi_min)
         loss = model(images, w)  # forward = the InfoNCE loss (through DDP when wrapped)
-        optimizer.zero_grad(set_to_none=True)
-        runner.backward(loss)
-        optimizer.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        progress.step = step + 1
-        if runner.is_main and (progress.step % args.save_every == 0
-                               or progress.step == args.steps):
-            progress.cpu_seconds += time.process_time() - cpu0
-            progress.wall_seconds += time.perf_counter() - wall0
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            save_checkpoint(run_dir, runner.unwrap(model), optimizer, progress, record)
-    runner.barrier()
+        return loss, loss.item()
+
+    train_loop(runner, model, optimizer, progress, args, run_dir, "alignment", loss_fn)
     if not runner.is_main:
         return {}
-    progress.cpu_seconds += time.process_time() - cpu0
-    progress.wall_seconds += time.perf_counter() - wall0
     aligner = runner.unwrap(model)
-    metrics = evaluate(aligner, G, args, runner.device)
-    steps_here = progress.step - done0
-    info = {"command": command_line(), "launcher": runner.launcher, "steps": progress.step,
-            "batch_size": args.batch_size, "processes": runner.world,
-            "cpu_seconds": round(progress.cpu_seconds, 1),
-            "wall_seconds": round(progress.wall_seconds, 1),
-            "seeds": f"training 0..{progress.step * args.batch_size * runner.world - 1}, "
-                     f"held-out {HELD_OUT}..{HELD_OUT + args.eval_n - 1}",
-            "psi_min": args.psi_min, "device": str(runner.device),
-            "torch_threads": torch.get_num_threads(), "metrics": metrics}
+    info = run_info(args, runner, progress, evaluate(aligner, G, args, runner.device))
     save_aligner(aligner, out, args.model, info)
-    print(f"command: {info['command']}")
-    print(f"steps: {progress.step} ({steps_here} this sitting), batch {args.batch_size}, "
-          f"CPU time {progress.cpu_seconds:.1f} s, wall {progress.wall_seconds:.1f} s")
-    print(f"metrics: {json.dumps(metrics)}")
-    print(f"aligner: {out}")
+    report(info, progress.step - done0, "aligner", out)
     return info
 
 

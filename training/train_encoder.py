@@ -23,23 +23,21 @@ CPU by default; unchanged on CUDA (``--device auto``) and under ``accelerate lau
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 from train_alignment import (
-    HELD_OUT,
     Progress,
     Runner,
-    command_line,
     eval_seeds,
     load_checkpoint,
     render_pairs,
-    save_checkpoint,
+    report,
+    run_info,
     setup,
+    train_loop,
     training_seeds,
 )
 
@@ -221,57 +219,27 @@ def main(argv: list[str] | None = None) -> dict:
     if progress.step and runner.is_main:
         print(f"resuming from step {progress.step} ({run_dir})", flush=True)
     model, optimizer = runner.prepare(encoder, optimizer)
-    record = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    cpu0, wall0, done0 = time.process_time(), time.perf_counter(), progress.step
-    bar = tqdm(range(progress.step, args.steps), initial=progress.step, total=args.steps,
-               desc=f"encoder {name}", disable=not runner.is_main)
-    logs: dict[str, float] = {}
-    for step in bar:
+    done0, logs = progress.step, {}
+
+    def loss_fn(model, step: int) -> tuple[torch.Tensor, float]:
         seeds = training_seeds(step, args.batch_size, runner.rank, runner.world)
         images, w_true = render_pairs(G, seeds, args.input_size, args.psi_min)
-        out = model(images)
-        total, logs = objective(G, out, images, w_true)
-        optimizer.zero_grad(set_to_none=True)
-        runner.backward(total)
-        if args.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        optimizer.step()
-        bar.set_postfix(loss=f"{logs['total']:.3f}")
-        progress.step = step + 1
-        if runner.is_main and (progress.step % args.save_every == 0
-                               or progress.step == args.steps):
-            progress.cpu_seconds += time.process_time() - cpu0
-            progress.wall_seconds += time.perf_counter() - wall0
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            save_checkpoint(run_dir, runner.unwrap(model), optimizer, progress, record)
-    runner.barrier()
+        total, step_logs = objective(G, model(images), images, w_true)
+        logs.update(step_logs)
+        return total, step_logs["total"]
+
+    train_loop(runner, model, optimizer, progress, args, run_dir, f"encoder {name}", loss_fn)
     if not runner.is_main:
         return {}
-    progress.cpu_seconds += time.process_time() - cpu0
-    progress.wall_seconds += time.perf_counter() - wall0
     encoder = runner.unwrap(model)
-    metrics = evaluate(encoder, G, args)
-    steps_here = progress.step - done0
-    info = {"command": command_line(), "launcher": runner.launcher, "steps": progress.step,
-            "batch_size": args.batch_size, "processes": runner.world,
-            "cpu_seconds": round(progress.cpu_seconds, 1),
-            "wall_seconds": round(progress.wall_seconds, 1),
-            "seeds": f"training 0..{progress.step * args.batch_size * runner.world - 1}, "
-                     f"held-out {HELD_OUT}..{HELD_OUT + args.eval_n - 1}",
-            "psi_min": args.psi_min, "device": str(runner.device),
-            "torch_threads": torch.get_num_threads(), "last_losses": logs,
-            "objective": {k: getattr(objective, k) for k in (
-                "l2", "perceptual_weight", "identity_weight", "latent", "align", "f_reg",
-                "delta", "reconstructions")} | {"perceptual": args.perceptual,
-                                                 "perceptual_size": args.perceptual_size,
-                                                 "identity": args.identity},
-            "metrics": metrics}
+    info = run_info(args, runner, progress, evaluate(encoder, G, args), last_losses=logs,
+                    objective={k: getattr(objective, k) for k in (
+                        "l2", "perceptual_weight", "identity_weight", "latent", "align", "f_reg",
+                        "delta", "reconstructions")} | {
+                        "perceptual": args.perceptual, "perceptual_size": args.perceptual_size,
+                        "identity": args.identity})
     save_encoder(encoder, out_path, info)
-    print(f"command: {info['command']}")
-    print(f"steps: {progress.step} ({steps_here} this sitting), batch {args.batch_size}, "
-          f"CPU time {progress.cpu_seconds:.1f} s, wall {progress.wall_seconds:.1f} s")
-    print(f"metrics: {json.dumps(metrics)}")
-    print(f"encoder: {out_path}")
+    report(info, progress.step - done0, "encoder", out_path)
     return info
 
 
