@@ -4,14 +4,15 @@ conditional toggles, reset, before/after, and a custom direction from labelled p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
+import torch
 from PIL import Image
 
 from stylelab.hashing import content_digest
 from stylelab.lru import LRUCache
-from stylelab.pipelines.edit import SliderSpec, check_seed
+from stylelab.pipelines.edit import EditPipeline, SliderSpec, check_seed
 from stylelab.pipelines.generate import layer_range
 
 from .common import HUB, CheckedSlider, connect, friendly_errors, load_model, png_file
@@ -28,8 +29,19 @@ CUSTOM_LIMIT = 5.0
 BEFORE: LRUCache[str, Image.Image] = LRUCache(16)
 
 
-def face_source(model: str, source: str, seed: float, truncation: float, inverted: dict | None):
-    """(pipeline, w, PTI delta, cache key) of the current face."""
+class Face(NamedTuple):
+    """The current face: its pipeline, latent, PTI delta, CLCAE F features and cache key."""
+
+    pipe: EditPipeline
+    w: torch.Tensor
+    delta: dict | None
+    key: str
+    features: dict | None = None
+
+
+def face_source(model: str, source: str, seed: float, truncation: float,
+                inverted: dict | None) -> Face:
+    """The current face: a seed's, or the one inverted in the Invert tab."""
     pipe = HUB.edit(model)
     if source == SOURCES[1]:
         if not inverted:
@@ -37,15 +49,15 @@ def face_source(model: str, source: str, seed: float, truncation: float, inverte
         if inverted.get("model") != model:
             raise ValueError(f"the inverted face belongs to {inverted.get('model')!r}; "
                              f"switch the model back or invert again")
-        w = inverted["latent"]
-        return pipe, w, inverted_delta(inverted), content_digest(model, w,
-                                                                 inverted.get("delta_token"))
+        w, features = inverted["latent"], inverted.get("features")
+        key = content_digest(model, w, inverted.get("delta_token"), features)
+        return Face(pipe, w, inverted_delta(inverted), key, features)
     if source != SOURCES[0]:
         raise ValueError(f"face source must be one of {list(SOURCES)}, got {source!r}")
     if seed is None:
         raise ValueError("enter a seed")
     w = pipe.seed_latent(check_seed(seed), truncation)
-    return pipe, w, None, content_digest(model, w)
+    return Face(pipe, w, None, content_digest(model, w))
 
 
 def _render(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
@@ -53,7 +65,7 @@ def _render(model: str, source: str, seed: float, truncation: float, inverted: d
             strengths: tuple, with_before: bool) -> tuple[str | None, str]:
     """(before or None, after) as PNG files. ``strengths`` follow
     :meth:`EditPipeline.sliders`, then the custom slider."""
-    pipe, w, delta, key = face_source(model, source, seed, truncation, inverted)
+    pipe, w, delta, key, features = face_source(model, source, seed, truncation, inverted)
     specs = pipe.sliders()
     if len(strengths) != len(specs) + 1:
         raise ValueError(f"expected {len(specs) + 1} slider values, got {len(strengths)}")
@@ -72,9 +84,11 @@ def _render(model: str, source: str, seed: float, truncation: float, inverted: d
         gr.Warning(note)
     before = None
     if with_before:  # cached as an image: a PNG file's ring slot is reused later
-        before = png_file(BEFORE.get_or_create(key, lambda: pipe.render(w, delta=delta)))
+        before = png_file(BEFORE.get_or_create(
+            key, lambda: pipe.render(w, delta=delta, features=features)))
     after = pipe.render(w, values, layers=(layers.start, layers.stop),
-                        conditions=conditions or [], custom=direction, delta=delta)
+                        conditions=conditions or [], custom=direction, delta=delta,
+                        features=features)
     return before, png_file(after)
 
 

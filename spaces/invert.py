@@ -21,7 +21,9 @@ from .common import HUB, CheckedSlider, connect, friendly_errors
 from .limits import JOBS, LIMITS, RENDER
 from .state import CANCEL, inverted_state
 
-METHODS = {"W": "w", "W+": "w+", "PTI (W pivot + tuning)": "pti"}
+METHODS = {"W": "w", "W+": "w+", "PTI (W pivot + tuning)": "pti", "Encoder (instant)": "encoder",
+           "CLCAE (W+ and F)": "clcae", "Encoder + refine (W+ steps)": "encoder+w+",
+           "PTI from the encoder": "encoder+pti"}
 
 
 def upload_path(upload: Any) -> str:
@@ -77,7 +79,7 @@ def run_inversion(model: str, upload: Any, method: str, steps: float,
                "MS-SSIM": round(result.metrics["ms_ssim"], 4),
                "identity cosine (dlib)": round(result.metrics.get("identity", float("nan")), 4),
                "seconds": round(result.seconds, 1), "faces found": outcome.aligned.n_faces}
-    if result.method == "pti":
+    if result.method.endswith("pti"):
         metrics.update({"pivot steps run": pivot_steps,
                         "tuning steps run": result.steps_run - pivot_steps})
     else:
@@ -121,7 +123,8 @@ def build_tab(model: gr.Dropdown, state: gr.State) -> None:
             method = gr.Radio(list(METHODS), value="W+", label="Method", elem_id="invert-method",
                               info="PTI runs the steps twice: W pivot, then generator tuning")
             steps = CheckedSlider(1, LIMITS.max_steps, min(100, LIMITS.max_steps), step=1,
-                                  label="Steps (PTI: per phase)", elem_id="invert-steps")
+                                  label="Steps (PTI: per phase; encoder + refine: W+ steps)",
+                                  elem_id="invert-steps")
         with gr.Row():
             button = gr.Button("Invert", variant="primary", elem_id="invert-btn")
             stop = gr.Button("Cancel", variant="stop", elem_id="invert-cancel")

@@ -102,10 +102,12 @@ CANCEL = CancelFlags()
 
 
 def inverted_state(model: str, result) -> dict:
-    """The session value for an inversion result: the latent inline, a PTI delta by token."""
+    """The session value for an inversion result: the latent (and a CLCAE inversion's F
+    features, about 2 MB) inline, a PTI delta by token."""
     token = HEAVY.put(result.generator_delta) if result.generator_delta else None
     return {"model": model, "space": result.space, "latent": result.latent,
-            "method": result.method, "delta_token": token}
+            "method": result.method, "delta_token": token,
+            "features": getattr(result, "features", None)}
 
 
 def inverted_delta(state: dict) -> dict | None:

@@ -34,14 +34,14 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     settings = TextEditSettings(key, alpha, beta, steps, space or "w+")
     settings.check(max_steps=LIMITS.max_steps)
-    _, w, delta, _ = face_source(model, source, seed, truncation, inverted)
+    face = face_source(model, source, seed, truncation, inverted)
     pipe = HUB.text(model, clip or preferred_clip())
     session = getattr(request, "session_hash", None)
     flag = CANCEL.start(session)
     try:
-        result = pipe.run(key, w, target or "", neutral or "", alpha=settings.alpha,
+        result = pipe.run(key, face.w, target or "", neutral or "", alpha=settings.alpha,
                           beta=settings.beta, steps=settings.steps, space=settings.space,
-                          delta=delta, stop=flag.is_set)
+                          delta=face.delta, features=face.features, stop=flag.is_set)
     finally:
         CANCEL.finish(session, flag)
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
@@ -56,8 +56,9 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
 def preview(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
             progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
     """The current face (the "Before" image) as a PNG file, before any edit."""
-    pipe, w, delta, key = face_source(model, source, seed, truncation, inverted)
-    return png_file(BEFORE.get_or_create(key, lambda: pipe.render(w, delta=delta)))
+    face = face_source(model, source, seed, truncation, inverted)
+    return png_file(BEFORE.get_or_create(face.key, lambda: face.pipe.render(
+        face.w, delta=face.delta, features=face.features)))
 
 
 def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> None:

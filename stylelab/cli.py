@@ -24,6 +24,7 @@ from .fileio import (
 )
 from .inversion.losses import PERCEPTUAL_KINDS
 from .latents import parse_seeds
+from .pipelines.invert import METHODS as INVERT_METHODS
 from .plugins import load_plugins
 from .registry import DEFAULT_MODEL, get_spec, list_models
 
@@ -108,8 +109,8 @@ def _cmd_invert(args: argparse.Namespace) -> None:
 
 
 def _styleclip_input(spec: str, G, steps: int):
-    """(w, PTI delta) from "seed:N", a folder written by ``stylelab invert`` (or its
-    latents.safetensors), or a photo (inverted into W+ first)."""
+    """(w, PTI delta, CLCAE F) from "seed:N", a folder written by ``stylelab invert`` (or
+    its latents.safetensors), or a photo (inverted into W+ first)."""
     from .inversion.result import InversionResult
     from .pipelines.edit import EditPipeline
 
@@ -118,7 +119,7 @@ def _styleclip_input(spec: str, G, steps: int):
             seed = int(spec[5:])
         except ValueError:
             raise ValueError(f"--input {spec!r}: expected seed:N with an integer N") from None
-        return EditPipeline(G).seed_latent(seed), None
+        return EditPipeline(G).seed_latent(seed), None, None
     path = Path(spec)
     if path.name == "latents.safetensors":
         path = path.parent
@@ -127,14 +128,14 @@ def _styleclip_input(spec: str, G, steps: int):
             raise ValueError(f"{path} has no latents.safetensors; pass a folder written by "
                              "`stylelab invert`, a photo, or seed:N")
         result = InversionResult.load(path)
-        return result.latent, result.generator_delta
+        return result.latent, result.generator_delta, result.features
     if not path.is_file():
         raise ValueError(f"--input {spec!r} is not a file, an inversion folder or seed:N")
     from .pipelines.invert import InversionPipeline
 
     print(f"inverting {path.name} into W+ ({steps} steps) ...", file=sys.stderr)
     outcome = InversionPipeline(G).invert(path, "w+", steps)
-    return outcome.result.latent, None
+    return outcome.result.latent, None, None
 
 
 def _cmd_styleclip(args: argparse.Namespace) -> None:
@@ -150,10 +151,10 @@ def _cmd_styleclip(args: argparse.Namespace) -> None:
     out = check_output_dir(args.out, inputs, STYLECLIP_FILES, args.overwrite)
     args.clip = args.clip or registry.preferred_clip()
     pipe = TextEditPipeline.from_name(args.model, clip=args.clip)
-    w, delta = _styleclip_input(args.input, pipe.G, args.invert_steps)
+    w, delta, features = _styleclip_input(args.input, pipe.G, args.invert_steps)
     result = pipe.run(args.method, w, args.prompt, args.neutral,
                       alpha=args.alpha, beta=args.beta, steps=args.steps, space=args.space,
-                      delta=delta)
+                      delta=delta, features=features)
     save_png(to_pil(result.before)[0], out / "before.png")
     save_png(to_pil(result.image)[0], out / "after.png")
     tensors = {f"styles.{k}": v.contiguous() for k, v in result.styles.items()}
@@ -277,7 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     align.set_defaults(func=_cmd_align)
     inv = sub.add_parser("invert", help="invert a photo: latents, reconstruction, metrics")
     inv.add_argument("input")
-    inv.add_argument("--method", default="w+", choices=["w", "w+", "pti"])
+    inv.add_argument("--method", default="w+", choices=list(INVERT_METHODS),
+                     help="optimisation (w, w+, pti) or a trained encoder: encoder (e4e, "
+                          "instant), clcae (W+ and F), encoder+w+ (then --steps of W+), "
+                          "encoder+pti")
     inv.add_argument("--steps", type=count(1, MAX_STEPS), default=300)
     inv.add_argument("--model", default=DEFAULT_MODEL)
     inv.add_argument("--size", type=count(16, 4096), default=256, help="inversion resolution")

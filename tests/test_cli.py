@@ -58,3 +58,35 @@ def test_invert_bad_input_is_one_clear_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:  # argparse answers: usage + one line, status 2
         main(["invert", str(example_photos()[0]), "--steps", "0", "--out", str(tmp_path)])
     assert info.value.code == 2 and "0 is outside 1..5000" in capsys.readouterr().err
+
+
+@pytest.mark.weights
+def test_invert_with_an_encoder(tmp_path, capsys, monkeypatch):
+    """--method clcae writes the usual files plus F; a missing encoder says how to train it."""
+    import json
+
+    import torch
+
+    from stylelab import load_generator
+    from stylelab.encoders import Encoder, EncoderConfig, save_encoder
+    from stylelab.pipelines.invert import example_photos
+
+    photo = str(example_photos()[0])
+    monkeypatch.setenv("STYLELAB_CACHE", str(tmp_path / "cache"))
+    args = ["invert", photo, "--model", "tiny-test", "--size", "64", "--method", "clcae"]
+    assert main([*args, "--out", str(tmp_path / "none")]) == 2
+    assert "train_encoder.py --model tiny-test --kind clcae" in capsys.readouterr().err
+    G = load_generator("tiny-test")
+    torch.manual_seed(0)
+    config = EncoderConfig.for_generator(G, "clcae", backbone="tiny-backbone", input_size=64,
+                                         channels=16, style_hidden=16, f_hidden=16)
+    save_encoder(Encoder(config, G), tmp_path / "cache" / "encoders" / "tiny-test" /
+                 "clcae.safetensors", {"steps": 0})
+    out = tmp_path / "inv"
+    assert main([*args, "--out", str(out)]) == 0
+    info = json.loads((out / "metrics.json").read_text())
+    assert info["method"] == "encoder:clcae" and info["steps_run"] == 0
+    from safetensors import safe_open
+
+    with safe_open(str(out / "latents.safetensors"), "pt") as f:
+        assert any(k.startswith("features.") for k in f.keys())

@@ -111,3 +111,27 @@ def test_styleclip_without_clip_uses_the_preferred_model(tmp_path, capsys, monke
     assert main(["styleclip", "--model", "tiny-test", "--prompt", "a face with alpha",
                  "--input", "seed:2", "--out", str(out)]) == 0
     assert json.loads((out / "result.json").read_text())["clip"] == "test:planted-tiny"
+
+
+def test_styleclip_on_a_clcae_inversion_goes_through_f(tmp_path, capsys):
+    import torch
+
+    from stylelab import load_generator
+    from stylelab.encoders import Encoder, EncoderConfig
+    from stylelab.inversion.encode import invert_encoder
+
+    G = load_generator("tiny-test")
+    torch.manual_seed(0)
+    encoder = Encoder(EncoderConfig.for_generator(
+        G, "clcae", backbone="tiny-backbone", input_size=64, channels=16, style_hidden=16,
+        f_hidden=16), G)
+    with torch.no_grad():
+        target = G.synthesis(G.sample_w(1, seed=3), size=64).clamp(-1, 1)
+    folder = invert_encoder(encoder, target).save(tmp_path / "inverted")
+    out = tmp_path / "edited"
+    assert main(["styleclip", *BASE, "--method", "global", "--prompt", "a face with alpha",
+                 "--input", str(folder), "--alpha", "5", "--out", str(out)]) == 0
+    notes = json.loads((out / "result.json").read_text())["notes"]
+    assert any("F features" in n for n in notes)
+    with Image.open(out / "before.png") as im, Image.open(folder / "reconstruction.png") as rec:
+        assert list(im.getdata()) == list(rec.getdata())  # the before face is the inversion

@@ -18,7 +18,15 @@ from .align import AlignmentConfig, ImageTower, LatentTower, WImageAligner, info
 from .attention import FCrossAttention, WPlusCrossAttention, multi_head_attention
 from .losses import EncoderObjective
 from .map2style import Map2Style, layer_groups
-from .models import KINDS, Encoder, EncoderConfig, EncoderOutput, edit_features, render
+from .models import (
+    KINDS,
+    Encoder,
+    EncoderConfig,
+    EncoderOutput,
+    edit_features,
+    render,
+    shift_features,
+)
 from .pyramid import FeaturePyramid, PyramidFeatures
 from .registry import (
     EncoderMismatch,
@@ -38,5 +46,5 @@ __all__ = [
     "FeaturePyramid", "ImageTower", "LatentTower", "Map2Style", "PyramidFeatures",
     "WImageAligner", "WPlusCrossAttention", "aligner_path", "edit_features", "info_nce",
     "layer_groups", "list_encoders", "load_aligner", "load_encoder", "load_encoder_file",
-    "multi_head_attention", "render", "save_aligner", "save_encoder",
+    "multi_head_attention", "render", "save_aligner", "save_encoder", "shift_features",
 ]

@@ -26,6 +26,7 @@ encoder needs its generator (``Encoder(config, G)`` or :meth:`Encoder.attach`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
 import torch
@@ -275,6 +276,25 @@ def render(G: StyleGenerator, out: EncoderOutput, size: int | None = None,
     return G.synthesis(out.wplus, size=size, features_in=features)
 
 
+def shift_features(G: StyleGenerator, features: Mapping[str, torch.Tensor],
+                   original: torch.Tensor | Mapping[str, torch.Tensor],
+                   edited: torch.Tensor | Mapping[str, torch.Tensor],
+                   base: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """CLCAE's F edit for one layer: ``f + G_k(edited) - G_k(original)``. ``original`` and
+    ``edited``: W ``(N, w_dim)``, W+ or S (a styles dict); ``base``: ``G_k(original)`` when
+    already known. Equal latents give ``features`` back exactly."""
+    if len(features) != 1:
+        raise ValueError("F features must name exactly one generator layer")
+    name, f = next(iter(features.items()))
+
+    def feats(x):
+        return G.features(x if isinstance(x, Mapping) else G.to_wplus(x.to(G.device)),
+                          layers=[name])[name]
+
+    before = feats(original) if base is None else base
+    return {name: f.to(before.device) + (feats(edited) - before)}
+
+
 def edit_features(G: StyleGenerator, out: EncoderOutput,
                   wplus_edited: torch.Tensor) -> dict[str, torch.Tensor]:
     """CLCAE's F edit ``f_hat = f + (G_k(w+_edited) - G_k(w+))`` for the layer of ``out.f``;
@@ -282,9 +302,5 @@ def edit_features(G: StyleGenerator, out: EncoderOutput,
     difference is exactly zero and ``f`` comes back unchanged."""
     if not out.f:
         raise ValueError("this inversion has no F features (not a CLCAE encoder with F)")
-    name, f = next(iter(out.f.items()))
-    edited = G.features(G.to_wplus(wplus_edited), layers=[name])[name]
-    original = (out.f_base or {}).get(name)
-    if original is None:
-        original = G.features(out.wplus, layers=[name])[name]
-    return {name: f + (edited - original)}
+    name = next(iter(out.f))
+    return shift_features(G, out.f, out.wplus, wplus_edited, (out.f_base or {}).get(name))

@@ -178,12 +178,13 @@ def _latent_noise(latent: torch.Tensor, step: int, config: OptimizeConfig, sprea
 
 def finish(G: StyleGenerator, latent: torch.Tensor, target: torch.Tensor,
            identity: IdentityLoss | None, history: list[dict[str, float]], start: float, *,
-           method: str, noise_mode: str, config: dict, delta: dict[str, torch.Tensor] | None = None
-           ) -> InversionResult:
-    """Render ``latent`` with ``G`` (already tuned for PTI), measure it against ``target``
-    and wrap everything into an :class:`InversionResult`."""
+           method: str, noise_mode: str, config: dict, delta: dict[str, torch.Tensor] | None = None,
+           features: dict[str, torch.Tensor] | None = None) -> InversionResult:
+    """Render ``latent`` (resuming from ``features`` when given) with ``G`` (already tuned
+    for PTI), measure it against ``target`` and wrap everything into an :class:`InversionResult`."""
     with torch.no_grad():
-        image = G.synthesis(latent, size=target.shape[-1], noise_mode=noise_mode)
+        image = G.synthesis(latent, size=target.shape[-1], noise_mode=noise_mode,
+                            features_in=features)
         metrics = {"psnr": float(psnr(image, target)), "ms_ssim": float(ms_ssim(image, target))}
         term = identity_term(identity, target)
         if term is not None:
@@ -192,4 +193,5 @@ def finish(G: StyleGenerator, latent: torch.Tensor, target: torch.Tensor,
         latent=latent.detach().cpu(), space="w+" if latent.ndim == 3 else "w",
         reconstruction=image.cpu(), generator_delta=delta, history=history, metrics=metrics,
         seconds=time.perf_counter() - start, steps_run=len(history), method=method, config=config,
+        features=None if features is None else {k: v.detach().cpu() for k, v in features.items()},
     )

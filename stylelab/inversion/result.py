@@ -3,7 +3,8 @@
 On disk (:meth:`InversionResult.save`)::
 
     dir/reconstruction.png    the reconstruction, 8-bit RGB
-    dir/latents.safetensors   "latent", "reconstruction" (+ "delta.<param>" tensors, float16)
+    dir/latents.safetensors   "latent", "reconstruction" (+ "delta.<param>" tensors, float16;
+                              + "features.<layer>": a CLCAE inversion's F)
     dir/metrics.json          method, space, metrics, seconds, steps_run, history
                               summary, full history and the config that produced it
 """
@@ -24,6 +25,7 @@ from ..images import to_pil
 from ..models.base import StyleGenerator
 
 DELTA_PREFIX = "delta."
+FEATURES_PREFIX = "features."
 
 
 @dataclass
@@ -39,7 +41,11 @@ class InversionResult:
       steps then tuning steps, each with a "phase" entry).
     * ``metrics``: "psnr" (dB), "ms_ssim" and, when an identity model was given,
       "identity" (``1 - identity loss``: the cosine similarity for a ``1 - cos`` loss).
-    * ``seconds``, ``steps_run``, ``method`` ("optimize" | "pti"), ``config`` (a plain dict).
+    * ``seconds``, ``steps_run``, ``method`` ("optimize" | "pti" | "encoder:<kind>" |
+      "encoder:<kind>+w+" | "encoder:<kind>+pti"), ``config`` (a plain dict).
+    * ``features``: a CLCAE inversion's F, ``{layer: (1, C, H, W)}`` (synthesis resumes from
+      it: ``G.synthesis(latent, features_in=features)``; edits go through
+      :func:`~stylelab.encoders.edit_features`), else None.
     """
 
     latent: torch.Tensor
@@ -52,6 +58,7 @@ class InversionResult:
     steps_run: int = 0
     method: str = "optimize"
     config: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         if self.space not in ("w", "w+"):
@@ -74,7 +81,8 @@ class InversionResult:
         """Re-render ``latent`` with ``G`` tuned by the delta: ``(1, 3, S, S)`` in [-1, 1]."""
         size = self.reconstruction.shape[-1]
         with torch.no_grad():
-            return self.apply_delta(G).synthesis(self.latent.to(G.device), size=size).cpu()
+            return self.apply_delta(G).synthesis(self.latent.to(G.device), size=size,
+                                                 features_in=self.features).cpu()
 
     # ------------------------------------------------------------------- I/O
     def save(self, directory: str | Path, delta_dtype: torch.dtype = torch.float16) -> Path:
@@ -90,6 +98,8 @@ class InversionResult:
         tensors = {"latent": self.latent.float(), "reconstruction": self.reconstruction.float()}
         for name, delta in (self.generator_delta or {}).items():
             tensors[DELTA_PREFIX + name] = delta.to(delta_dtype)
+        for name, f in (self.features or {}).items():
+            tensors[FEATURES_PREFIX + name] = f.float()
         with atomic_write(directory / "latents.safetensors") as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
         info = {
@@ -110,6 +120,8 @@ class InversionResult:
         info = json.loads((directory / "metrics.json").read_text())
         delta = {k[len(DELTA_PREFIX):]: v.float() for k, v in tensors.items()
                  if k.startswith(DELTA_PREFIX)}
+        features = {k[len(FEATURES_PREFIX):]: v.float() for k, v in tensors.items()
+                    if k.startswith(FEATURES_PREFIX)}
         return cls(
             latent=tensors["latent"], space=info["space"],
             reconstruction=tensors["reconstruction"],
@@ -117,6 +129,7 @@ class InversionResult:
             history=info.get("history", []), metrics=info.get("metrics", {}),
             seconds=info.get("seconds", 0.0), steps_run=info.get("steps_run", 0),
             method=info.get("method", "optimize"), config=info.get("config", {}),
+            features=features or None,
         )
 
 

@@ -22,6 +22,7 @@ from ..directions.detect import DETECT_ATTRIBUTES
 from ..directions.interfacegan import condition
 from ..directions.library import SUPERVISED, DirectionLibrary
 from ..directions.regression import logistic_direction, mean_difference
+from ..encoders.models import shift_features
 from ..images import to_pil
 from ..inversion.losses import IdentityLoss
 from ..latents import MAX_SEED, check_truncation, parse_seeds, z_from_seeds
@@ -170,12 +171,16 @@ class EditPipeline:
     def render(self, w: torch.Tensor, strengths: dict[str, float] | None = None, *,
                layers: tuple[int, int] | None = None, conditions=(),
                custom: Direction | None = None,
-               delta: dict[str, torch.Tensor] | None = None) -> Image.Image:
-        """The edited face at ``self.size`` as a PIL image. ``w``: (1, w_dim) or W+."""
+               delta: dict[str, torch.Tensor] | None = None,
+               features: dict[str, torch.Tensor] | None = None) -> Image.Image:
+        """The edited face at ``self.size`` as a PIL image. ``w``: (1, w_dim) or W+;
+        ``delta``: PTI weights; ``features``: a CLCAE inversion's F, moved with the edit
+        (``f + G_k(edited) - G_k(w)``, :func:`~stylelab.encoders.shift_features`)."""
         G = self.generator_for(delta)
-        latent = apply_edits(G, w.to(G.device), self.edits(strengths or {}, layers, conditions,
-                                                            custom))
-        return to_pil(G.synthesis(latent, size=self.size))[0]
+        w = w.to(G.device)
+        latent = apply_edits(G, w, self.edits(strengths or {}, layers, conditions, custom))
+        f_in = shift_features(G, features, w, latent) if features else None
+        return to_pil(G.synthesis(latent, size=self.size, features_in=f_in))[0]
 
     # ------------------------------------------------------------- custom folders
     def direction_from_photos(self, with_attr: list[str | Path], without_attr: list[str | Path],

@@ -19,6 +19,7 @@ import torch
 from ..cache import cache_dir
 from ..clip.base import ClipError, TextImageModel
 from ..clip.registry import load_clip
+from ..encoders.models import shift_features
 from ..inversion.losses import IdentityLoss
 from ..models.base import StyleGenerator
 from ..optim import StopCheck
@@ -124,9 +125,12 @@ class TextEditPipeline:
     # ------------------------------------------------------------------ methods
     def run(self, method: str, w: torch.Tensor, target: str, neutral: str = "a face", *,
             alpha: float = 4.0, beta: float = 0.1, steps: int = 60, space: str = "w+",
-            delta: dict[str, torch.Tensor] | None = None, progress: bool = True,
+            delta: dict[str, torch.Tensor] | None = None,
+            features: dict[str, torch.Tensor] | None = None, progress: bool = True,
             stop: StopCheck | None = None) -> TextEditResult:
-        """Edit the face ``w`` ((1, w_dim) or W+) towards ``target``; ``delta``: PTI weights.
+        """Edit the face ``w`` ((1, w_dim) or W+) towards ``target``; ``delta``: PTI weights;
+        ``features``: a CLCAE inversion's F (the edit is found on W+/S, then both images are
+        rendered through F moved by it: ``f + G_k(S_edited) - G_k(S)``).
         ``stop``: polled every optimisation / mapper-training step; True ends early (a
         mapper keeps the steps it has done in its checkpoint)."""
         settings = TextEditSettings(method, alpha, beta, steps, space)
@@ -145,8 +149,23 @@ class TextEditPipeline:
                                     f"{settings.steps} steps")
         else:
             result = self._mapper(G, model, w, target, settings, progress, stop)
+        if features:
+            self._through_features(G, w, result, features)
         result.notes = notes + [n for n in result.notes if n not in notes]
         return result
+
+    @torch.no_grad()
+    def _through_features(self, G: StyleGenerator, w: torch.Tensor, result: TextEditResult,
+                          features: dict[str, torch.Tensor]) -> None:
+        """Re-render ``result``'s before and after images through the inversion's F."""
+        original = G.w_to_s(G.to_wplus(w.to(G.device)))
+        edited = {k: v.to(G.device) for k, v in result.styles.items()}
+        f = {k: v.to(G.device) for k, v in features.items()}
+        result.before = G.synthesis(original, size=self.size, features_in=f).cpu()
+        result.image = G.synthesis(edited, size=self.size,
+                                   features_in=shift_features(G, f, original, edited)).cpu()
+        result.notes.append("rendered through the CLCAE inversion's F features, moved with "
+                            "the edit")
 
     def _global(self, G, model, w, target, neutral, settings, progress) -> TextEditResult:
         relevance = self.relevance(progress)
