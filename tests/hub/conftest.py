@@ -95,6 +95,24 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 
 
 @pytest.fixture(scope="session")
+def hub_encoders(hub: Hub) -> None:
+    """Untrained tiny e4e and CLCAE encoders for tiny-test where the hub's load_encoder finds
+    them (its cache; encoders load on first use, so the running hub sees them)."""
+    import torch
+
+    from stylelab import load_generator
+    from stylelab.encoders import Encoder, EncoderConfig, save_encoder
+
+    G = load_generator("tiny-test")
+    folder = hub.log.parent / "cache" / "encoders" / "tiny-test"
+    for kind in ("e4e", "clcae"):
+        torch.manual_seed(0)
+        config = EncoderConfig.for_generator(G, kind, backbone="tiny-backbone", input_size=64,
+                                             channels=16, style_hidden=16, f_hidden=16)
+        save_encoder(Encoder(config, G), folder / f"{kind}.safetensors", {"steps": 0})
+
+
+@pytest.fixture(scope="session")
 def real_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """The hub with the real default model, mobilestylegan-ffhq (weights from PyPI random-face)."""
     if importlib.util.find_spec("random_face") is None:

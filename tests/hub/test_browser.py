@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -174,6 +175,28 @@ def test_invert_tab_real_upload(hub: Hub, browser: Browser, tmp_path: Path) -> N
     assert page.locator("#invert-metrics").inner_text().count("PSNR") == 1
     page.screenshot(path=str(tmp_path / "invert.png"), full_page=True)
     assert not page.external_requests  # type: ignore[attr-defined]
+
+
+@pytest.mark.weights
+def test_invert_tab_encoder_is_instant(hub: Hub, hub_encoders: None, browser: Browser) -> None:
+    """Pick "Encoder (instant)", invert: a reconstruction and zero optimisation steps."""
+    from stylelab.pipelines.invert import example_photos
+
+    photos = example_photos()
+    if not photos:
+        pytest.skip("PyPI openpeople is not installed")
+    page = open_hub(browser, hub.url)
+    page.get_by_role("tab", name="Invert").click()
+    page.locator("#invert-photo input[type=file]").set_input_files(str(photos[2]))
+    page.wait_for_function(LOADED_IMAGES, arg=["#invert-aligned img", 1], timeout=60_000)
+    page.get_by_label("Encoder (instant)").check()
+    page.click("#invert-btn")
+    page.wait_for_function(LOADED_IMAGES, arg=["#invert-recon img, #invert-pasted img", 2],
+                           timeout=120_000)
+    metrics = page.locator("#invert-metrics").inner_text()
+    assert "PSNR" in metrics and re.search(r"steps run\W*0\b", metrics), metrics
+    assert not page.external_requests  # type: ignore[attr-defined]
+    page.close()
 
 
 IMG_SRC = "sel => document.querySelector(sel)?.src || ''"

@@ -79,27 +79,10 @@ def test_real_model_inverts_a_portrait(real_hub: Hub, portrait: str, tmp_path: P
     assert metrics["PSNR (dB)"] > 15 and metrics["identity cosine (dlib)"] > 0.5
 
 
-@pytest.fixture(scope="module")
-def tiny_encoders(hub: Hub) -> None:
-    """Untrained tiny e4e and CLCAE encoders where the hub's load_encoder finds them."""
-    import torch
-
-    from stylelab import load_generator
-    from stylelab.encoders import Encoder, EncoderConfig, save_encoder
-
-    G = load_generator("tiny-test")
-    folder = hub.log.parent / "cache" / "encoders" / "tiny-test"
-    for kind in ("e4e", "clcae"):
-        torch.manual_seed(0)
-        config = EncoderConfig.for_generator(G, kind, backbone="tiny-backbone", input_size=64,
-                                             channels=16, style_hidden=16, f_hidden=16)
-        save_encoder(Encoder(config, G), folder / f"{kind}.safetensors", {"steps": 0})
-
-
 @pytest.mark.parametrize("method", ["Encoder (instant)", "CLCAE (W+ and F)",
                                     "Encoder + refine (W+ steps)", "PTI from the encoder"])
 def test_encoder_methods_invert_and_feed_the_edit_tab(client: Client, portrait: str,
-                                                      tiny_encoders: None, method: str) -> None:
+                                                      hub_encoders: None, method: str) -> None:
     _, recon, metrics, _, note = client.predict("tiny-test", handle_file(portrait), method, 3,
                                                 api_name="/invert")
     assert note == "Done." and np.isfinite(metrics["PSNR (dB)"])
