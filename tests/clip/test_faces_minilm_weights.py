@@ -1,0 +1,75 @@
+"""The shipped ``stylelab/faces-minilm`` model on real faces (bars from benchmarks/facetext.py
+and benchmarks/styleclip_edits.py, minus a margin; README "Face text-image model")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stylelab.clip import FACES_MINILM, load_clip
+from stylelab.clip.captions import Labeller
+from stylelab.clip.faces_minilm import ASSET, faces_minilm_available
+from stylelab.clip.zeroshot import class_embeddings, classify, image_embeddings
+
+pytestmark = [pytest.mark.weights, pytest.mark.skipif(
+    not faces_minilm_available(), reason=f"the trained asset {ASSET.name} or MiniLM is missing")]
+
+HAPPY_VS_NEUTRAL_BAR = 0.85  # the benchmark's balanced accuracy minus a margin
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_clip(FACES_MINILM)
+
+
+@pytest.fixture(scope="module")
+def heldout(mobile):
+    """Held-out faces of the shipped face set (the last 2000; training never saw them)
+    labelled happy or neutral: (images, truth 0 = neutral / 1 = happy)."""
+    from stylelab.datasets.faceset import load_faceset
+
+    fs = load_faceset("mobilestylegan-ffhq-psi1")
+    first = len(fs) - 2000
+    attrs = Labeller().label_all({k: v[first:] for k, v in fs.labels.items()})
+    happy = [first + i for i, a in enumerate(attrs) if a.get("expression") == "happy"][:24]
+    neutral = [first + i for i, a in enumerate(attrs) if a.get("expression") == "neutral"][:24]
+    images = fs.render(mobile, np.array(happy + neutral), 256)
+    return images, np.array([1] * len(happy) + [0] * len(neutral))
+
+
+def test_smiling_ranks_above_neutral_for_happy_faces(model, heldout):
+    images, truth = heldout
+    classes = class_embeddings(model, [["a face with a neutral expression"], ["a smiling face"]])
+    pred = classify(image_embeddings(model, images), classes)
+    recall = [float((pred[truth == k] == k).mean()) for k in (0, 1)]
+    assert np.mean(recall) >= HAPPY_VS_NEUTRAL_BAR, recall
+
+
+def test_unknown_words_are_named(model):
+    message = model.check_prompt("a smiling face holding a giraffe").message
+    assert "giraffe" in message and "smiling" not in message.split("know:")[1]
+
+
+def test_optimisation_towards_a_smile_raises_the_dlib_smile(model, mobile, faceapi_dir):
+    """20 W+ steps with "a smiling face" on 2 faces: dlib's landmark smile measure (not the
+    face-api.js labeller that made the captions) goes up, identity stays >= 0.8."""
+    from stylelab.directions.measures import FaceMeasurer
+    from stylelab.faces import FaceAttributes, IdentityModel
+    from stylelab.latents import z_from_seeds
+    from stylelab.styleclip.optimize import ClipOptimizeConfig, optimize_text
+
+    identity = IdentityModel()
+    with torch.no_grad():
+        w = mobile.map(z_from_seeds([18_003, 18_011], mobile.z_dim), 0.7)
+    config = ClipOptimizeConfig(space="w+", steps=20, size=256)
+    result = optimize_text(mobile, model, w, "a smiling face", config, identity=identity,
+                           progress=False)
+    measurer = FaceMeasurer(FaceAttributes(faceapi_dir))
+    before = measurer.measure(result.before, ("smile",))["smile"]
+    after = measurer.measure(result.image, ("smile",))["smile"]
+    assert (after > before).all(), (before, after)
+    with torch.no_grad():
+        cos = F.cosine_similarity(identity.embed(result.before), identity.embed(result.image))
+    assert (cos >= 0.8).all(), cos
