@@ -1,5 +1,5 @@
 """Command line: ``stylelab models | clip-models | download | generate | align | invert |
-styleclip | styleclip-train-mapper``.
+styleclip | styleclip-train-mapper | flow-edit``.
 
 Errors the user can fix (bad seeds, unknown model, missing weights) print one
 line to stderr and exit with status 2, never a traceback.
@@ -31,6 +31,7 @@ from .registry import DEFAULT_MODEL, get_spec, list_models
 INVERT_FILES = ("reconstruction.png", "latents.safetensors", "metrics.json", "aligned.png",
                 "pasted.png")
 STYLECLIP_FILES = ("before.png", "after.png", "edited.safetensors", "result.json")
+FLOW_FILES = ("before.png", "after.png", "edited.safetensors", "result.json")
 MAX_ALIGN_SIZE = 4096
 #: the pipelines' ``MAX_STEPS`` (invert and textedit), repeated here so that parsing
 #: arguments imports no pipeline; tests/security/test_cli_safety.py keeps them equal
@@ -171,6 +172,50 @@ def _cmd_styleclip(args: argparse.Namespace) -> None:
     print(json.dumps({"out": str(out), **{k: round(v, 4) for k, v in result.metrics.items()}}))
 
 
+def parse_settings(text: str) -> dict[str, float]:
+    """``"age=60,yaw=20"`` -> ``{"age": 60.0, "yaw": 20.0}``; ValueError saying the form."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not sep or not name.strip() or not math.isfinite(number):
+            raise ValueError(f"--set {text!r}: expected name=value pairs separated by commas, "
+                             "e.g. age=60,yaw=20")
+        out[name.strip()] = number
+    if not out:
+        raise ValueError("--set needs at least one name=value, e.g. age=60")
+    return out
+
+
+def _cmd_flow_edit(args: argparse.Namespace) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    from .images import to_pil
+    from .pipelines.flow import FlowPipeline, summary
+
+    changes = parse_settings(args.set)
+    inputs = [args.input] if not args.input.startswith("seed:") else []
+    out = check_output_dir(args.out, inputs, FLOW_FILES, args.overwrite)
+    pipe = FlowPipeline.from_name(args.model)
+    w, delta, features = _styleclip_input(args.input, pipe.G, args.invert_steps)
+    result = pipe.edit(w, changes, delta=delta, features=features)
+    save_png(to_pil(result.before)[0], out / "before.png")
+    save_png(to_pil(result.after)[0], out / "after.png")
+    with atomic_write(out / "edited.safetensors") as tmp:
+        save_file({"latent": result.latent.contiguous()}, str(tmp))
+    info = {"input": args.input, "model": args.model, **summary(result)}
+    write_text(out / "result.json", json.dumps(info, indent=2))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(json.dumps({"out": str(out), "identity": result.identity,
+                      **{f"{k}_after": info["measured_after"][k] for k in changes}}))
+
+
 def _cmd_train_mapper(args: argparse.Namespace) -> None:
     import json
 
@@ -305,6 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--out", required=True, help="output folder")
     sc.add_argument("--overwrite", action="store_true", help="replace an earlier result")
     sc.set_defaults(func=_cmd_styleclip)
+    fe = sub.add_parser("flow-edit", help="StyleFlow: set attributes (age=60,yaw=20) of a face")
+    fe.add_argument("--input", required=True,
+                    help="seed:N, a folder from `stylelab invert`, or a photo")
+    fe.add_argument("--set", required=True,
+                    help="name=value pairs in natural units: age (years), gender (probability "
+                         "of male), yaw/pitch (degrees), smile, eye_openness, mouth_open, "
+                         "skin_luma")
+    fe.add_argument("--model", default=DEFAULT_MODEL)
+    fe.add_argument("--invert-steps", type=count(1, MAX_STEPS), default=300,
+                    help="W+ steps for a photo input")
+    fe.add_argument("--out", required=True, help="output folder")
+    fe.add_argument("--overwrite", action="store_true", help="replace an earlier result")
+    fe.set_defaults(func=_cmd_flow_edit)
     tm = sub.add_parser("styleclip-train-mapper", help="train a StyleCLIP latent mapper")
     _styleclip_common(tm)
     tm.add_argument("--batch", type=count(1, 64), default=2)

@@ -1,0 +1,83 @@
+"""FlowPipeline plumbing on tiny models (measures replaced by a known function of the image),
+and `stylelab flow-edit` input checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylelab.cli import main, parse_settings
+from stylelab.flows import FlowConfig, StyleFlow, save_flow
+from stylelab.pipelines.flow import FlowPipeline, summary
+
+pytest.importorskip("torchdiffeq")
+ATTRS = ("age", "yaw")
+
+
+class MeasuredByPixels(FlowPipeline):
+    """"age" = 40 + 20 x mean red, "yaw" = 10 x mean green: a known measure of the image."""
+
+    def measure(self, images):
+        return [{"age": 40 + 20 * float(im[0].mean()), "yaw": 10 * float(im[1].mean())}
+                for im in images]
+
+
+@pytest.fixture(scope="module")
+def flow(tiny):
+    torch.manual_seed(0)
+    stats = {"w_mean": torch.zeros(tiny.w_dim), "w_std": torch.ones(tiny.w_dim),
+             "a_mean": torch.tensor([40.0, 0.0]), "a_std": torch.tensor([15.0, 10.0])}
+    f = StyleFlow(FlowConfig(w_dim=tiny.w_dim, attributes=ATTRS, hidden=16, blocks=2), stats)
+    with torch.no_grad():
+        for p in f.func.parameters():
+            p.mul_(3.0)
+    return f.eval()
+
+
+def test_edit_measures_sets_and_reports(tiny, flow):
+    pipe = MeasuredByPixels(tiny, flow, size=64)
+    w = tiny.sample_w(1, seed=3)
+    result = pipe.edit(w, {"age": 70})
+    assert result.requested["age"] == 70.0 and result.requested["yaw"] == result.current["yaw"]
+    assert result.before.shape == result.after.shape == (1, 3, 64, 64)
+    assert not torch.allclose(result.latent, w)
+    assert result.identity is None  # 64 px: too small for the identity net
+    record = summary(result)
+    assert set(record) >= {"requested", "measured_before", "measured_after", "identity"}
+    same = pipe.edit(w, {"age": result.current["age"]})
+    assert torch.allclose(same.latent, w, atol=1e-3)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"beard": 1.0}, "unknown attribute 'beard'"),
+    ({"age": 500.0}, r"age must be a number in 0\.\.100"),
+    ({"yaw": float("nan")}, "yaw must be a number"),
+    ({}, "nothing to change"),
+])
+def test_bad_requests_say_what_is_allowed(tiny, flow, changes, message):
+    with pytest.raises(ValueError, match=message):
+        MeasuredByPixels(tiny, flow, size=64).edit(tiny.sample_w(1, seed=0), changes)
+
+
+def test_unmeasurable_face_is_refused(tiny, flow):
+    class NoFace(FlowPipeline):
+        def measure(self, images):
+            return [{"age": float("nan"), "yaw": 0.0}]
+
+    with pytest.raises(ValueError, match="could not measure age"):
+        NoFace(tiny, flow, size=64).edit(tiny.sample_w(1, seed=0), {"yaw": 5})
+
+
+def test_cli_settings_and_missing_flow(tmp_path, capsys, monkeypatch, tiny, flow):
+    assert parse_settings("age=60, yaw=-20") == {"age": 60.0, "yaw": -20.0}
+    for bad in ("age", "age=old", "=3", ",", "age=inf"):
+        with pytest.raises(ValueError, match="name=value"):
+            parse_settings(bad)
+    monkeypatch.setenv("STYLELAB_CACHE", str(tmp_path / "cache"))
+    args = ["flow-edit", "--model", "tiny-test", "--input", "seed:1", "--set", "age=50"]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 2
+    assert "train_styleflow.py --model tiny-test" in capsys.readouterr().err
+    save_flow(flow, tmp_path / "cache" / "flows" / "tiny-test" / "styleflow.safetensors",
+              "tiny-test")
+    assert main([*args[:-1], "age=999", "--out", str(tmp_path / "o")]) == 2
+    assert "age must be a number in" in capsys.readouterr().err
