@@ -85,19 +85,25 @@ class FlowPipeline:
             out[name] = (low, high)
         return out
 
-    def check_changes(self, changes: Mapping[str, float]) -> dict[str, float]:
-        limits, out = self.limits(), {}
+    def check_changes(self, changes: Mapping[str, float]) -> tuple[dict[str, float], list[str]]:
+        """(values, notes): unknown names and non-numbers are refused; values outside the
+        training range (:meth:`limits`) are clamped to it, and the notes say so."""
+        limits, out, notes = self.limits(), {}, []
         for name, value in changes.items():
             if name not in limits:
                 raise ValueError(f"unknown attribute {name!r}; StyleFlow sets "
                                  f"{', '.join(self.attributes)}")
             value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number ({UNITS.get(name, '')})")
             low, high = limits[name]
-            if not (math.isfinite(value) and low <= value <= high):
-                raise ValueError(f"{name} must be a number in {low:.3g}..{high:.3g} "
-                                 f"({UNITS.get(name, '')}), got {value}")
-            out[name] = value
-        return out
+            clamped = min(max(value, low), high)
+            if clamped != value:
+                notes.append(f"{name} {value:g} is outside what the flow was trained on: "
+                             f"clamped to {clamped:.3g} (range {low:.3g}..{high:.3g} "
+                             f"{UNITS.get(name, '')})")
+            out[name] = clamped
+        return out, notes
 
     # -------------------------------------------------------------- measuring
     def measurer(self):
@@ -132,7 +138,7 @@ class FlowPipeline:
         """Set ``changes`` on the face ``w`` (W ``(1, w_dim)`` or W+). ``current``: its
         attributes (default: measured on its image); ``layers``: W+ entries to edit."""
         start = time.perf_counter()
-        changes = self.check_changes(changes)
+        changes, notes = self.check_changes(changes)
         if not changes:
             raise ValueError("nothing to change: give at least one attribute value")
         before = self.render(w, delta, features)
@@ -148,7 +154,7 @@ class FlowPipeline:
         measured_after = self.measure(after)[0]
         result = FlowResult(before, after, latent, current, edit.target, measured,
                             measured_after, self._identity_cosine(before, after),
-                            time.perf_counter() - start)
+                            time.perf_counter() - start, notes)
         off = [k for k in changes if abs(measured_after[k] - changes[k]) >
                0.5 * float(self.flow.a_std[self.attributes.index(k)])]
         if off:
