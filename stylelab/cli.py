@@ -1,5 +1,5 @@
 """Command line: ``stylelab models | clip-models | download | generate | align | invert |
-styleclip | styleclip-train-mapper | flow-edit``.
+styleclip | styleclip-train-mapper | flow-edit | local``.
 
 Errors the user can fix (bad seeds, unknown model, missing weights) print one
 line to stderr and exit with status 2, never a traceback.
@@ -32,6 +32,7 @@ INVERT_FILES = ("reconstruction.png", "latents.safetensors", "metrics.json", "al
                 "pasted.png")
 STYLECLIP_FILES = ("before.png", "after.png", "edited.safetensors", "result.json")
 FLOW_FILES = ("before.png", "after.png", "edited.safetensors", "result.json")
+LOCAL_FILES = ("before.png", "after.png", "mask.png", "result.json")
 MAX_ALIGN_SIZE = 4096
 #: the pipelines' ``MAX_STEPS`` (invert and textedit), repeated here so that parsing
 #: arguments imports no pipeline; tests/security/test_cli_safety.py keeps them equal
@@ -216,6 +217,54 @@ def _cmd_flow_edit(args: argparse.Namespace) -> None:
                       **{f"{k}_after": info["measured_after"][k] for k in changes}}))
 
 
+def _cmd_local(args: argparse.Namespace) -> None:
+    import json
+
+    import torch
+
+    from .faces.regions import REGIONS
+    from .images import to_pil
+    from .local import (
+        LocalConfig,
+        face_region_mask,
+        load_mask,
+        local_change,
+        seam,
+        transplant,
+    )
+    from .registry import load_generator
+
+    inputs = [p for p in (args.input, args.reference, args.region) if Path(p).exists()]
+    out = check_output_dir(args.out, inputs, LOCAL_FILES, args.overwrite)
+    G = load_generator(args.model)
+    size = G.check_size(args.size)
+    w, delta, _ = _styleclip_input(args.input, G, args.invert_steps)
+    reference, _, _ = _styleclip_input(args.reference, G, args.invert_steps)
+    if delta:
+        print("note: the PTI weight change of the input is not used here", file=sys.stderr)
+    if args.region in REGIONS:
+        with torch.no_grad():
+            mask = face_region_mask(G.synthesis(G.to_wplus(w), size=size), args.region, size)
+    elif Path(args.region).is_file():
+        mask = load_mask(args.region)
+    else:
+        raise ValueError(f"--region {args.region!r}: a region ({', '.join(REGIONS)}) or a mask "
+                         "image (white where the reference goes)")
+    config = LocalConfig(layer=args.layer, keep_outside=not args.no_keep_outside)
+    result = transplant(G, w, reference, mask, config, size)
+    save_png(to_pil(result.before)[0], out / "before.png")
+    save_png(to_pil(result.after)[0], out / "after.png")
+    save_png(to_pil(result.mask[None, None].expand(1, 3, -1, -1) * 2 - 1)[0], out / "mask.png")
+    info = {"input": args.input, "reference": args.reference, "region": args.region,
+            "layer": result.layer, "keep_outside": config.keep_outside,
+            "change": local_change(result.before, result.after, result.mask),
+            "seam": seam(result.before, result.after, result.mask)}
+    write_text(out / "result.json", json.dumps(info, indent=2))
+    print(json.dumps({"out": str(out), "layer": result.layer,
+                      "inside_outside_ratio": round(info["change"]["ratio"], 2),
+                      "seam": round(info["seam"], 3)}))
+
+
 def _cmd_train_mapper(args: argparse.Namespace) -> None:
     import json
 
@@ -363,6 +412,20 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--out", required=True, help="output folder")
     fe.add_argument("--overwrite", action="store_true", help="replace an earlier result")
     fe.set_defaults(func=_cmd_flow_edit)
+    lo = sub.add_parser("local", help="transplant a face region from a reference face")
+    lo.add_argument("--input", required=True, help="seed:N, an inversion folder, or a photo")
+    lo.add_argument("--reference", required=True, help="seed:M, an inversion folder, or a photo")
+    lo.add_argument("--region", required=True,
+                    help="mouth, eyes, brows, nose, hair, face, background, or MASK.png")
+    lo.add_argument("--layer", default=None, help="feature layer (default: 1/8 of the size)")
+    lo.add_argument("--model", default=DEFAULT_MODEL)
+    lo.add_argument("--size", type=count(16, 4096), default=256)
+    lo.add_argument("--no-keep-outside", action="store_true",
+                    help="do not composite the outside back pixel-identical")
+    lo.add_argument("--invert-steps", type=count(1, MAX_STEPS), default=300)
+    lo.add_argument("--out", required=True, help="output folder")
+    lo.add_argument("--overwrite", action="store_true", help="replace an earlier result")
+    lo.set_defaults(func=_cmd_local)
     tm = sub.add_parser("styleclip-train-mapper", help="train a StyleCLIP latent mapper")
     _styleclip_common(tm)
     tm.add_argument("--batch", type=count(1, 64), default=2)
