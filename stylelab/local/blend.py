@@ -112,3 +112,28 @@ def masked_edit(G: StyleGenerator, w: torch.Tensor, edited: torch.Tensor, mask: 
                 ) -> LocalResult:
     """An edit (``edited``: the edited latent of ``w``) applied only inside ``mask``."""
     return blend(G, w, edited, mask, config, size)
+
+
+@torch.no_grad()
+def stylespace_transplant(G: StyleGenerator, w: torch.Tensor, reference: torch.Tensor,
+                          channels: list[int], mask: torch.Tensor | None = None,
+                          size: int | None = None, pixel_feather: float = 0.01
+                          ) -> LocalResult:
+    """StyleSpace-only alternative: the reference's values of ``channels`` (flat S indices,
+    e.g. a region's top channels from :class:`~stylelab.directions.stylespace.Localisation`)
+    in the current face; with ``mask``, the outside composited back as in :func:`blend`."""
+    from ..models.stylespace import flatten_styles, unflatten_styles
+
+    size = G.check_size(size or G.resolution)
+    base_p, ref_p = _wplus(G, w), _wplus(G, reference)
+    s = flatten_styles(G, G.w_to_s(base_p))
+    s_ref = flatten_styles(G, G.w_to_s(ref_p)).expand_as(s)
+    index = torch.as_tensor(channels, dtype=torch.long, device=s.device)
+    s[:, index] = s_ref[:, index]
+    before = G.synthesis(base_p, size=size)
+    after = G.synthesis(unflatten_styles(G, s), size=size)
+    pixel = torch.ones(size, size) if mask is None else resize_mask(mask, size, pixel_feather)
+    if mask is not None:
+        pixel = pixel.to(after)
+        after = pixel * after + (1 - pixel) * before
+    return LocalResult(before.cpu(), after.cpu(), pixel.cpu(), "S")

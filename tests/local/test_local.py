@@ -109,3 +109,16 @@ def test_cli_local_with_a_painted_mask(tmp_path, capsys):
     Image.new("L", (64, 64), 0).save(blank)
     assert main([*args, "--region", str(blank), "--out", str(tmp_path / "o3")]) == 2
     assert "the mask is empty" in capsys.readouterr().err
+
+
+def test_stylespace_transplant_copies_only_the_chosen_channels(tiny):
+    from stylelab.local import stylespace_transplant
+    from stylelab.models.stylespace import flatten_styles
+
+    w, ref = tiny.sample_w(1, seed=1), tiny.sample_w(1, seed=2)
+    none = stylespace_transplant(tiny, w, ref, [], size=64)
+    assert torch.allclose(none.after, none.before, atol=1e-6)
+    some = stylespace_transplant(tiny, w, ref, list(range(0, 40)), square_mask(), size=64)
+    assert local_change(some.before, some.after, some.mask)["inside"] > 0.01
+    s = flatten_styles(tiny, tiny.w_to_s(w))
+    assert s.shape[1] > 40
