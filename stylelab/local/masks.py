@@ -34,15 +34,20 @@ def region_mask(landmarks: np.ndarray, region: str, size: int, image_size: float
 
 
 def face_region_mask(image: torch.Tensor, region: str, size: int | None = None,
-                     blur: float = 0.02) -> torch.Tensor:
-    """The ``region`` mask of a rendered face ``(1, 3, S, S)`` in [-1, 1] (landmarks by dlib);
-    ValueError when no face is found."""
+                     blur: float = 0.02, fallback: bool = False) -> torch.Tensor:
+    """The ``region`` mask of a rendered face ``(1, 3, S, S)`` in [-1, 1] (landmarks by dlib).
+    No face found: ValueError, or with ``fallback`` the regions of the average FFHQ-aligned
+    face (:func:`~stylelab.faces.identity.canonical_landmarks`)."""
     from ..faces.detect import FaceDetector
     from ..images import to_uint8
 
     side = image.shape[-1]
     faces = FaceDetector(cnn_fallback=False).detect(to_uint8(image[:1])[0])
     landmarks = faces[0].landmarks if faces else None
+    if landmarks is None and fallback:
+        from ..faces.identity import canonical_landmarks
+
+        landmarks = canonical_landmarks(side).numpy()
     if landmarks is None:
         raise ValueError("no face found in the image, so its regions are unknown: paint a "
                          "mask instead")

@@ -122,15 +122,15 @@ def test_a_model_that_cannot_load_is_undone(hub: Hub, browser: Browser) -> None:
 
 
 TAB_CONTENT = {"Generate": "#generate-btn", "Invert": "#invert-btn", "Edit": "#edit-show",
-               "Text edit": "#text-run"}
-TAB_ORDERS = [["Invert", "Edit", "Text edit", "Generate"],
-              ["Text edit", "Invert", "Generate", "Edit", "Invert"],
-              ["Edit", "Generate", "Invert", "Text edit", "Edit"]]
+               "Text edit": "#text-run", "Local edit": "#local-run"}
+TAB_ORDERS = [["Invert", "Edit", "Text edit", "Local edit", "Generate"],
+              ["Local edit", "Text edit", "Invert", "Generate", "Edit", "Invert"],
+              ["Edit", "Generate", "Local edit", "Invert", "Text edit", "Edit"]]
 
 
 @pytest.mark.parametrize("order", TAB_ORDERS, ids=["-".join(o) for o in TAB_ORDERS])
 def test_tab_bar_stays_intact(hub: Hub, browser: Browser, order: list[str]) -> None:
-    """Clicking through the tabs in any order keeps exactly the four tabs (a State between
+    """Clicking through the tabs in any order keeps exactly the tabs (a State between
     tabs once turned the bar into "Generate | Invert | Invert | Text edit")."""
     page = open_hub(browser, hub.url)
     for name in order:
@@ -263,5 +263,24 @@ def test_text_edit_tab_global_direction(hub: Hub, browser: Browser, tmp_path: Pa
     toast = page.locator("[data-testid='toast-text']", has_text="prompt is empty")
     toast.first.wait_for(state="visible", timeout=30_000)
     assert hub.alive()
+    assert not page.external_requests  # type: ignore[attr-defined]
+    page.close()
+
+
+def test_local_edit_tab_transplants_a_region(hub: Hub, browser: Browser) -> None:
+    """Pick a region, transplant: before, after and the mask appear, with the numbers."""
+    page = open_hub(browser, hub.url)
+    page.get_by_role("tab", name="Local edit").click()
+    page.locator("#local-region input").fill("eyes")
+    page.get_by_role("option", name="eyes", exact=True).wait_for(timeout=10_000)
+    page.locator("#local-region input").press("Enter")
+    page.click("#local-run")
+    page.wait_for_function(LOADED_IMAGES, arg=["#local-before img, #local-after img, "
+                                              "#local-mask img", 3], timeout=60_000)
+    page.locator("#local-notes", has_text="inside / outside").wait_for(timeout=10_000)
+    assert page.evaluate(IMG_SRC, "#local-before img") != page.evaluate(IMG_SRC,
+                                                                        "#local-after img")
+    page.click("#local-paint")  # the current face becomes the mask editor's background
+    page.locator("#local-editor canvas").first.wait_for(timeout=30_000)
     assert not page.external_requests  # type: ignore[attr-defined]
     page.close()
