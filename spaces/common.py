@@ -81,6 +81,7 @@ class Components:
         self._generators: LRUCache[str, StyleGenerator] = LRUCache(64)
         self._edit: dict[str, EditPipeline] = {}
         self._inversion: dict[str, InversionPipeline] = {}
+        self._flow: dict[str, Any] = {}
         self._text: LRUCache[tuple[str, str], TextEditPipeline] = LRUCache(
             too_many=lambda keys: len({c for _, c in keys}) > LIMITS.max_clip_models)
         self._identity = None
@@ -124,6 +125,18 @@ class Components:
             if name not in store:
                 store[name] = cls(G, identity=_Lazy(self.identity))
             return store[name]
+
+    def flow(self, name: str):
+        """The model's :class:`~stylelab.pipelines.flow.FlowPipeline` (its trained StyleFlow
+        loads once); FlowUnavailable (a CacheError) says how to train one."""
+        from stylelab.flows import load_flow
+        from stylelab.pipelines.flow import FlowPipeline
+
+        G = self.generator(name)
+        with self._lock:
+            if name not in self._flow:
+                self._flow[name] = FlowPipeline(G, load_flow(name), identity=_Lazy(self.identity))
+            return self._flow[name]
 
     def clip(self, name: str) -> TextImageModel:
         offered = available_clip_models()

@@ -215,6 +215,10 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
             note = gr.Markdown(elem_id="edit-custom-note")
         custom_slider = _slider(SliderSpec("custom/custom", "Custom", CUSTOM_LIMIT), visible=False)
         reset = gr.Button("Reset", elem_id="edit-reset")
+        # spaces.flow imports this module, so it is imported here rather than at the top
+        from .flow import build_accordion
+
+        build_accordion(model, source, seed, truncation, inverted, after, status)
         _wire(locals())  # inside the Tab: the API's invisible buttons must not sit in gr.Tabs
 
 

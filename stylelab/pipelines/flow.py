@@ -9,6 +9,7 @@ units), render, measure again.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -112,7 +113,9 @@ class FlowPipeline:
                 from ..directions.measures import FaceMeasurer
                 from ..faces import FaceAttributes
 
-                self._measurer = FaceMeasurer(FaceAttributes())
+                # $FACEAPI_WEIGHTS: a folder of the face-api.js files (offline); else the
+                # cache, else a download (FaceAttributes says what to fetch when it cannot)
+                self._measurer = FaceMeasurer(FaceAttributes(os.environ.get("FACEAPI_WEIGHTS")))
             return self._measurer
 
     def measure(self, images: torch.Tensor) -> list[dict[str, float]]:

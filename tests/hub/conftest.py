@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+FACEAPI = REPO.parent / "shared" / "weights" / "faceapi"  # face-api.js files, when beside us
 START_TIMEOUT_S = 240  # importing gradio plus a first real-model conversion on 2 slow cores
 
 
@@ -51,7 +52,8 @@ def launch_hub(model: str, workdir: Path, plugins: str = "",
     """Run ``python app.py`` with ``model`` until the generator exits; always reap it.
     ``plugins``: STYLELAB_PLUGINS modules importable from this folder (e.g. clip_plugin)."""
     port = free_port()
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
+    faceapi = {"FACEAPI_WEIGHTS": str(FACEAPI)} if FACEAPI.is_dir() else {}
+    env = dict(faceapi | dict(os.environ), GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
                HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(workdir / "hf"), STYLELAB_MODEL=model,
                STYLELAB_CACHE=str(workdir / "cache"), GRADIO_TEMP_DIR=str(workdir / "gradio"),
                STYLELAB_PLUGINS=",".join(filter(None, ["stylelab.testing", plugins])),
