@@ -231,6 +231,18 @@ def report(info: dict, steps_here: int, what: str, path: Path) -> None:
     print(f"{what}: {path}")
 
 
+def with_tiny_defaults(args: argparse.Namespace, argv: list[str] | None, tiny: dict
+                       ) -> argparse.Namespace:
+    """With ``--tiny``: the ``tiny`` values for every option not given on the command line."""
+    if args.tiny:
+        given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv or sys.argv[1:])
+                 if a.startswith("--")}
+        for key, value in tiny.items():
+            if key not in given:
+                setattr(args, key, value)
+    return args
+
+
 def setup(args: argparse.Namespace) -> None:
     """Threads, and plugins: ``$STYLELAB_PLUGINS`` (as the CLI), the test models for --tiny."""
     if args.threads:
@@ -265,13 +277,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--tiny", action="store_true", help="tiny models, a few steps (tests)")
     args = p.parse_args(argv)
-    if args.tiny:  # tiny defaults, unless given explicitly
-        given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv or sys.argv[1:])
-                 if a.startswith("--")}
-        for key, value in TINY.items():
-            if key not in given:
-                setattr(args, key, value)
-    return args
+    return with_tiny_defaults(args, argv, TINY)
 
 
 def build(args: argparse.Namespace, G) -> WImageAligner:

@@ -39,6 +39,7 @@ from train_alignment import (
     setup,
     train_loop,
     training_seeds,
+    with_tiny_defaults,
 )
 
 from stylelab.cache import cache_dir
@@ -102,13 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--tiny", action="store_true", help="tiny models, a few steps (tests)")
     args = p.parse_args(argv)
-    if args.tiny:
-        given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv or sys.argv[1:])
-                 if a.startswith("--")}
-        for key, value in TINY.items():
-            if key not in given:
-                setattr(args, key, value)
-    return args
+    return with_tiny_defaults(args, argv, TINY)
 
 
 def run_name(args: argparse.Namespace) -> str:

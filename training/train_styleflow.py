@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from train_alignment import (
     load_checkpoint,
     setup,
     train_loop,
+    with_tiny_defaults,
 )
 
 from stylelab.cache import cache_dir
@@ -77,13 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fresh", action="store_true")
     p.add_argument("--tiny", action="store_true")
     args = p.parse_args(argv)
-    if args.tiny:
-        given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv or sys.argv[1:])
-                 if a.startswith("--")}
-        for key, value in TINY.items():
-            if key not in given:
-                setattr(args, key, value)
-    return args
+    return with_tiny_defaults(args, argv, TINY)
 
 
 def tiny_faceset(G, n: int = 96) -> FaceSet:
