@@ -118,3 +118,29 @@ def test_training_steps_lower_the_nll():
         loss.backward()
         opt.step()
     assert float(nll()) < start - 1.0
+
+
+def test_training_script_tiny_trains_exports_and_resumes(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "STYLELAB_CACHE": str(tmp_path), "TQDM_DISABLE": "1"}
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "training/train_styleflow.py", "--tiny",
+                               "--threads", "1", "--device", "cpu", *args], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout
+
+    assert "steps: 10 (10 this sitting)" in run()
+    assert "resuming from step 10" in run("--epochs", "3")
+    info = json.loads((tmp_path / "flows" / "tiny-test" / "styleflow.json").read_text())
+    assert info["steps"] == 15 and info["generator"] == "tiny-test"
+    assert info["metrics"]["heldout_nll_nats_per_dim"] > 0 and "--tiny" in info["command"]
+    assert load_flow_file(tmp_path / "flows" / "tiny-test" / "styleflow.safetensors",
+                          "tiny-test").config.hidden == 16
