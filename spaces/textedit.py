@@ -6,7 +6,12 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
-from stylelab.clip import DEFAULT_CLIP, available_clip_models, preferred_clip
+from stylelab.clip import (
+    DEFAULT_CLIP,
+    FACES_MINILM,
+    available_clip_models,
+    preferred_clip,
+)
 from stylelab.images import to_pil
 from stylelab.pipelines.textedit import ALPHA_LIMIT, METHODS, TextEditSettings
 
@@ -52,6 +57,16 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
     return to_pil(result.before)[0], to_pil(result.image)[0], "\n".join(lines)
 
 
+def clip_note(clip: str | None) -> str:
+    """What the chosen text-image model understands (the bundled one's vocabulary)."""
+    if clip == FACES_MINILM:
+        from stylelab.clip.faces_minilm import VOCABULARY_NOTE
+
+        return (f"*{FACES_MINILM}* is a small face model trained here: {VOCABULARY_NOTE}. "
+                "Words it does not know are listed with the result.")
+    return ""
+
+
 @friendly_errors
 def preview(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
             progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
@@ -74,12 +89,14 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
         if not choices:
             gr.Markdown(NO_MODEL, elem_id="text-clip-status")
         with gr.Row():
-            clip = gr.Dropdown(choices or [DEFAULT_CLIP], value=default_clip, label="CLIP model",
-                               elem_id="text-clip")
+            clip = gr.Dropdown(choices or [DEFAULT_CLIP], value=default_clip,
+                               label="Text-image model", elem_id="text-clip")
             source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Face", elem_id="text-source")
             seed = gr.Number(0, label="Seed", minimum=0, elem_id="text-seed")
             truncation = CheckedSlider(0, 2, facts.truncation, step=0.05, label="Truncation ψ",
                                        elem_id="text-truncation")
+        note = gr.Markdown(clip_note(default_clip), elem_id="text-clip-note")
+        clip.change(clip_note, clip, note, api_visibility="private")
         with gr.Row():
             target = gr.Textbox("a smiling face", label="Target prompt", elem_id="text-target")
             neutral = gr.Textbox("a face", label="Neutral prompt (global direction)",
