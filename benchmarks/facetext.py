@@ -108,6 +108,8 @@ def print_table(title: str, metrics: dict[str, dict]) -> None:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clip", default="stylelab/faces-minilm")
+    ap.add_argument("--asset", type=Path, help="a faces-minilm file to measure instead of the "
+                    "shipped one (e.g. an intermediate export)")
     ap.add_argument("--faceset", help="face-set shards or file (default: as the training)")
     ap.add_argument("--heldout", type=int, default=2000, help="as training's --heldout")
     ap.add_argument("--faces", type=int, default=400, help="held-out faces to use")
@@ -116,8 +118,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", default="benchmarks/results/facetext.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = load_clip(args.clip)
-    composer, results = CaptionComposer(), {"clip": args.clip, "args": vars(args)}
+    if args.asset:
+        from stylelab.clip.faces_minilm import FacesMiniLM
+
+        model, args.clip = FacesMiniLM.load(args.asset), str(args.asset)
+    else:
+        model = load_clip(args.clip)
+    composer = CaptionComposer()
+    results = {"clip": args.clip, "args": {k: str(v) for k, v in vars(args).items()}}
 
     fs = heldout_faces(args)
     G = load_generator(fs.meta.get("model", "mobilestylegan-ffhq"))
