@@ -217,9 +217,13 @@ class FaceSet:
         if self.w is not None:
             return torch.from_numpy(self.w)
         self._check_model(G)
-        z = z_from_seeds([int(s) for s in self.seeds], G.z_dim).to(G.device)
-        with torch.no_grad():
-            return G.map(z, self.psi).cpu()
+        seeds = [int(s) for s in self.seeds]
+        out = []
+        with torch.no_grad():  # z_from_seeds takes at most 1024 seeds at once
+            for b in range(0, len(seeds), 1024):
+                z = z_from_seeds(seeds[b:b + 1024], G.z_dim).to(G.device)
+                out.append(G.map(z, self.psi).cpu())
+        return torch.cat(out) if out else torch.zeros(0, G.w_dim)
 
     def render(self, G: StyleGenerator, index: np.ndarray | list[int], size: int = 256
                ) -> torch.Tensor:

@@ -114,3 +114,15 @@ def test_export_writes_checksum_and_info_and_loads_by_name(tiny, tmp_path, confi
     out.write_bytes(bytes(data))
     with pytest.raises(CacheError, match="checksum"):
         mod.load_faceset("tiny-set")
+
+
+def test_latents_of_more_faces_than_one_seed_batch(tiny):
+    """W of a face set larger than z_from_seeds' 1024-seed limit, mapped in chunks."""
+    from stylelab.latents import z_from_seeds
+
+    fs = FaceSet(np.arange(1500), {}, {"model": tiny.model_name, "psi": "1.0"})
+    w = fs.latents(tiny)
+    assert w.shape == (1500, tiny.w_dim)
+    with torch.no_grad():
+        assert torch.allclose(w[1100:1105], tiny.map(z_from_seeds(list(range(1100, 1105)),
+                                                                  tiny.z_dim), 1.0))
