@@ -13,6 +13,7 @@ labels), text-to-image R@1 and R@5 among the ``--faces`` faces (chance: 1/N and 
 with the same labels make a perfect score impossible). Prints tables, writes JSON.
 
     python benchmarks/facetext.py [--clip stylelab/faces-minilm] [--faces 400] [--photos 20]
+    python benchmarks/facetext.py --clip face-measures   # the constructed comparison model
 
 Note: the face-api.js measures that label these sets also made the training labels, so (a)
 measures how well the model learnt those labels; (b) adds real photos of a different source.
@@ -122,6 +123,11 @@ def main(argv: list[str] | None = None) -> dict:
         from stylelab.clip.faces_minilm import FacesMiniLM
 
         model, args.clip = FacesMiniLM.load(args.asset), str(args.asset)
+    elif args.clip == "face-measures":  # the constructed model: face-api.js nets + pixel cues
+        from stylelab.faces import FaceAttributes
+        from stylelab.testing.clip import FaceMeasureClip
+
+        model = FaceMeasureClip(FaceAttributes(os.environ.get("FACEAPI_WEIGHTS")), distractors=8)
     else:
         model = load_clip(args.clip)
     composer = CaptionComposer()
