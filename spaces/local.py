@@ -120,7 +120,7 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
             region = gr.Dropdown([*REGIONS, PAINTED], value="mouth", label="Region",
                                  elem_id="local-region")
             layer = gr.Dropdown(layer_choices(default_model), value=AUTO,
-                                label="Feature layer (auto: 1/8 of the size)",
+                                label="Feature layer (auto: half the size)",
                                 elem_id="local-layer")
             keep = gr.Checkbox(True, label="Keep the outside pixel-identical",
                                elem_id="local-keep")

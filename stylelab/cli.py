@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--reference", required=True, help="seed:M, an inversion folder, or a photo")
     lo.add_argument("--region", required=True,
                     help="mouth, eyes, brows, nose, hair, face, background, or MASK.png")
-    lo.add_argument("--layer", default=None, help="feature layer (default: 1/8 of the size)")
+    lo.add_argument("--layer", default=None, help="feature layer (default: half the size)")
     lo.add_argument("--model", default=DEFAULT_MODEL)
     lo.add_argument("--size", type=count(16, 4096), default=256)
     lo.add_argument("--no-keep-outside", action="store_true",

@@ -28,8 +28,8 @@ LATER = ("base", "other")
 
 @dataclass(frozen=True)
 class LocalConfig:
-    """``layer``: the F layer to blend at (None: the one nearest 1/8 of the output size,
-    32 px at 256); ``feather``: mask blur at that layer (fraction of its side); ``later``:
+    """``layer``: the F layer to blend at (None: the one nearest half the output size, 128 px
+    at 256: the closest transplants at low leakage in ``benchmarks/local_edit.py``); ``feather``: mask blur at that layer (fraction of its side); ``later``:
     see the module doc; ``keep_outside``/``pixel_feather``: the final composite."""
 
     layer: str | None = None
@@ -64,7 +64,7 @@ def pick_layer(G: StyleGenerator, size: int, layer: str | None = None) -> str:
             raise ValueError(f"this model has no feature layer {layer!r}; choose one of "
                              f"{', '.join(names)}")
         return layer
-    return min(G.feature_layers, key=lambda lay: abs(lay.resolution - size / 8)).name
+    return min(G.feature_layers, key=lambda lay: abs(lay.resolution - size / 2)).name
 
 
 def _wplus(G: StyleGenerator, w: torch.Tensor) -> torch.Tensor:

@@ -79,7 +79,7 @@ def test_masked_edit_and_layer_choice(tiny):
     edited = w + 0.8 * torch.randn(1, tiny.w_dim, generator=torch.Generator().manual_seed(0))
     out = masked_edit(tiny, w, edited, square_mask(), size=64)
     assert out.after.shape == (2, 3, 64, 64)
-    assert out.layer == pick_layer(tiny, 64) == "b0"  # nearest 64 / 8
+    assert out.layer == pick_layer(tiny, 64) == "b2"  # nearest 64 / 2
     with pytest.raises(ValueError, match="no feature layer 'b9'; choose one of conv1, b0"):
         transplant(tiny, w, edited[:1], square_mask(), LocalConfig(layer="b9"), size=64)
     with pytest.raises(ValueError, match="later must be one of"):
