@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
             row = summarise(measure, sign, m0, m1, ident, seconds, len(seeds))
             if latents is not None:
                 row["residual_cosine"] = residual_cosine(latents, G.to_wplus(w))
-            label = method + "".join(f" {k}={v:g}" for k, v in kw.items())
+            label = method + "".join(f" {k}={v}" for k, v in kw.items())
             results["rows"].append({"prompt": key, "text": prompt, "measure": measure,
                                     "method": label, **row})
             print(f"{key:13s} {label:26s} {row['change']:8.3f} {row['change_z']:6.2f} "
