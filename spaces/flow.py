@@ -51,13 +51,8 @@ def flow_apply(model: str, source: str, seed: float, truncation: float, inverted
     pipe = HUB.flow(model)
     face = face_source(model, source, seed, truncation, inverted)
     requested = dict(zip(ATTRIBUTES, (float(v) for v in values), strict=True))
-    current = pipe.measure(pipe.render(face.w, face.delta, face.features))[0]
-    changes = {k: v for k, v in requested.items()
-               if not math.isfinite(current[k]) or abs(v - current[k]) > 1e-3}
-    if not changes:
-        raise ValueError("every slider is at the face's measured value: move one first")
-    result = pipe.edit(face.w, changes, current=current, delta=face.delta,
-                       features=face.features)
+    result = pipe.set_values(face.w, requested, delta=face.delta, features=face.features)
+    changes = [k for k in ATTRIBUTES if result.requested[k] != result.current[k]]
     rows = [f"| {k} | {result.measured_before[k]:.3g} | {result.requested[k]:.3g} | "
             f"{result.measured_after[k]:.3g} |" for k in changes]
     notes = ["| attribute | before | asked | measured after |", "|---|---:|---:|---:|", *rows]

@@ -107,7 +107,7 @@ def inverted_state(model: str, result) -> dict:
     token = HEAVY.put(result.generator_delta) if result.generator_delta else None
     return {"model": model, "space": result.space, "latent": result.latent,
             "method": result.method, "delta_token": token,
-            "features": getattr(result, "features", None)}
+            "features": result.features}
 
 
 def inverted_delta(state: dict) -> dict | None:

@@ -146,7 +146,28 @@ class FlowPipeline:
             raise ValueError("nothing to change: give at least one attribute value")
         before = self.render(w, delta, features)
         measured = self.measure(before)[0]
-        current = {**measured, **(current or {})}
+        return self._edit(w, changes, notes, before, measured, {**measured, **(current or {})},
+                          layers, delta, features, start)
+
+    def set_values(self, w: torch.Tensor, targets: Mapping[str, float], *,
+                   delta: dict | None = None, features: dict | None = None) -> FlowResult:
+        """Move the face to ``targets`` where they differ from its measured values (the
+        hub's sliders: every slider is a target, an unmoved one holds its attribute); the
+        face is rendered and measured once."""
+        start = time.perf_counter()
+        before = self.render(w, delta, features)
+        measured = self.measure(before)[0]
+        moved = {k: float(v) for k, v in targets.items()
+                 if not math.isfinite(measured.get(k, math.nan))
+                 or abs(float(v) - measured[k]) > 1e-3}
+        if not moved:
+            raise ValueError("every slider is at the face's measured value: move one first")
+        changes, notes = self.check_changes(moved)
+        return self._edit(w, changes, notes, before, measured, measured, None, delta, features,
+                          start)
+
+    def _edit(self, w, changes, notes, before, measured, current, layers, delta, features,
+              start) -> FlowResult:
         missing = [k for k, v in current.items() if not math.isfinite(v)]
         if missing:
             raise ValueError(f"could not measure {', '.join(missing)} on this face (no face "

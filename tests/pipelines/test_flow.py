@@ -86,3 +86,13 @@ def test_cli_settings_and_missing_flow(tmp_path, capsys, monkeypatch, tiny, flow
               "tiny-test")
     assert main([*args[:-1], "beard=1", "--out", str(tmp_path / "o")]) == 2
     assert "unknown attribute 'beard'" in capsys.readouterr().err
+
+
+def test_set_values_moves_only_what_differs_from_the_measures(tiny, flow):
+    pipe = MeasuredByPixels(tiny, flow, size=64)
+    w = tiny.sample_w(1, seed=3)
+    now = pipe.measure(pipe.render(w))[0]
+    result = pipe.set_values(w, {"age": 65.0, "yaw": now["yaw"]})
+    assert result.requested == {"age": 65.0, "yaw": now["yaw"]} and result.current == now
+    with pytest.raises(ValueError, match="every slider is at the face's measured value"):
+        pipe.set_values(w, now)
