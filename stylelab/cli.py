@@ -1,5 +1,5 @@
 """Command line: ``stylelab models | clip-models | download | generate | align | invert |
-styleclip | styleclip-train-mapper | flow-edit | local``.
+styleclip | styleclip-train-mapper | flow-edit | local | adapt``.
 
 Errors the user can fix (bad seeds, unknown model, missing weights) print one
 line to stderr and exit with status 2, never a traceback.
@@ -44,6 +44,11 @@ def _cmd_models(args: argparse.Namespace) -> None:
     for spec in map(get_spec, list_models()):
         print(f"{spec.name:26} {spec.resolution:5d} {spec.source:9} {spec.truncation_psi:4.1f}  "
               f"{spec.description}")
+    from .registry import list_adapted_names
+
+    for name in list_adapted_names():
+        print(f"{name:26} {'':>5} {'adapted':9} {'':>4}  adapted generator in the cache "
+              "(`stylelab adapt`)")
 
 
 def _cmd_clip_models(args: argparse.Namespace) -> None:
@@ -265,6 +270,29 @@ def _cmd_local(args: argparse.Namespace) -> None:
                       "seam": round(info["seam"], 3)}))
 
 
+def _cmd_adapt(args: argparse.Namespace) -> None:
+    import json
+
+    from .pipelines.adapt import AdaptPipeline
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not (out / "adapted.json").is_file() and (
+            not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"--out {out} exists and is not an adapted generator folder; "
+                         "choose another path")
+    if out is not None and (out / "adapted.json").is_file() and not args.overwrite:
+        raise ValueError(f"{out} already holds an adapted generator; pass --overwrite")
+    pipe = AdaptPipeline.from_name(args.model, embed=args.embed, clip=args.clip)
+    result = pipe.adapt(args.method, reference=args.reference, source_text=args.source_text,
+                        target_text=args.target_text, steps=args.steps, align=not args.no_align)
+    saved = pipe.save(result, out)
+    model = str(saved) if out is not None else f"adapted:{saved.name}"
+    print(json.dumps({"out": str(saved), "model": model, "method": result.method,
+                      "steps": result.steps, "seconds": round(result.seconds, 1),
+                      "final_loss": round(result.history[-1]["total"], 4)
+                      if result.history else None}))
+
+
 def _cmd_train_mapper(args: argparse.Namespace) -> None:
     import json
 
@@ -426,6 +454,26 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--out", required=True, help="output folder")
     lo.add_argument("--overwrite", action="store_true", help="replace an earlier result")
     lo.set_defaults(func=_cmd_local)
+    ad = sub.add_parser("adapt", help="adapt the generator to a new domain (DiFa, JoJoGAN, "
+                        "StyleGAN-NADA)")
+    ad.add_argument("--method", default="difa", choices=["difa", "jojo", "nada"])
+    ad.add_argument("--reference", default=None, help="reference image (difa, jojo)")
+    ad.add_argument("--source-text", default=None, help="nada: e.g. 'photo'")
+    ad.add_argument("--target-text", default=None, help="nada: e.g. 'sketch'")
+    ad.add_argument("--steps", type=count(1, MAX_STEPS), default=None,
+                    help="iterations (default: the method's, 200)")
+    ad.add_argument("--embed", default=None,
+                    help="difa image embedding: efficientnet-lite0 (default offline), vgg16, "
+                         "or clip:<name>")
+    ad.add_argument("--clip", default=None, help="nada text-image model (default: the best "
+                    "available, see `stylelab clip-models`)")
+    ad.add_argument("--no-align", action="store_true",
+                    help="use the reference as it is (not a face, or already aligned)")
+    ad.add_argument("--model", default=DEFAULT_MODEL)
+    ad.add_argument("--out", default=None,
+                    help="output folder (default: the cache; then --model adapted:<name>)")
+    ad.add_argument("--overwrite", action="store_true", help="replace an adapted generator")
+    ad.set_defaults(func=_cmd_adapt)
     tm = sub.add_parser("styleclip-train-mapper", help="train a StyleCLIP latent mapper")
     _styleclip_common(tm)
     tm.add_argument("--batch", type=count(1, 64), default=2)

@@ -21,7 +21,7 @@ def _update(digest, item: object) -> None:
     if isinstance(item, torch.Tensor):
         t = item.detach().to("cpu").contiguous()
         digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     elif isinstance(item, Mapping):
         digest.update(b"M%d" % len(item))
         for key in sorted(item):

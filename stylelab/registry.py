@@ -118,6 +118,11 @@ def load_generator(name: str, device: str | torch.device = "cpu") -> StyleGenera
     Raises ValueError for unknown names and :class:`~stylelab.cache.CacheError`
     when weights cannot be found, downloaded or verified.
     """
+    adapted = _adapted_folder(name)
+    if adapted is not None:  # a child generator saved by stylelab.adaptation
+        from .adaptation import load_adapted  # lazy: adaptation sits above the registry
+
+        return load_adapted(adapted, device).generator
     spec = get_spec(name)
     loader = _PLUGIN_LOADERS.get(spec.name) or _LOADERS[spec.source]
     with torch.inference_mode(False):  # weights made in inference mode could never get grads
@@ -125,6 +130,41 @@ def load_generator(name: str, device: str | torch.device = "cpu") -> StyleGenera
     G.model_name = spec.name
     G.default_truncation = spec.truncation_psi
     return G.eval().requires_grad_(False).to(device)
+
+
+ADAPTED_PREFIX = "adapted:"
+
+
+def _adapted_folder(name: str) -> Path | None:
+    """The folder of an adapted generator: ``adapted:<name>`` in the cache's ``adapted/``, or
+    a path to a folder holding ``adapted.json``; None for registry names. ValueError for a
+    folder that is not an adapted generator or an unknown ``adapted:`` name."""
+    name = str(name)
+    if name.startswith(ADAPTED_PREFIX):
+        folder = cache_dir(create=False) / "adapted" / name[len(ADAPTED_PREFIX):]
+        if not (folder / "adapted.json").is_file():
+            raise ValueError(f"no adapted generator {name!r}; saved ones: "
+                             f"{', '.join(list_adapted_names()) or 'none'}")
+        return folder
+    if name in REGISTRY or not ("/" in name or "\\" in name or Path(name).is_dir()):
+        return None
+    folder = Path(name)
+    if not folder.is_dir():
+        raise ValueError(f"{name} is neither a model name nor a folder; valid models: "
+                         f"{', '.join(list_models())}")
+    if not (folder / "adapted.json").is_file():
+        raise ValueError(f"{name} is not an adapted generator folder (no adapted.json); "
+                         "make one with `stylelab adapt`")
+    return folder
+
+
+def list_adapted_names() -> list[str]:
+    """``adapted:<name>`` for every adapted generator saved in the cache."""
+    root = cache_dir(create=False) / "adapted"
+    if not root.is_dir():
+        return []
+    return sorted(f"{ADAPTED_PREFIX}{p.name}" for p in root.iterdir()
+                  if (p / "adapted.json").is_file())
 
 
 def model_status(name: str) -> str:

@@ -153,6 +153,22 @@ class StyleGenerator(nn.Module, ABC):
             f"w must be (N, {self.w_dim}) or (N, {self.num_ws}, {self.w_dim}), got {tuple(w.shape)}"
         )
 
+    def layer_parameters(self) -> dict[str, tuple[str, ...]]:
+        """``{style layer name: names of the synthesis parameters it modulates}`` (convolution
+        weights, biases, noise strengths; never the style affines or the mapping). Domain
+        adaptation trains by these groups; a layer without weights of its own maps to ``()``."""
+        names = [n for n, _ in self.named_parameters()]
+        out = {}
+        for layer in self.style_layers:
+            prefix = self._parameter_prefix(layer.name)
+            out[layer.name] = tuple(n for n in names if prefix and n.startswith(prefix + "."))
+        return out
+
+    def _parameter_prefix(self, layer_name: str) -> str | None:
+        """The module path whose parameters style layer ``layer_name`` modulates."""
+        raise NotImplementedError(f"{type(self).__name__} does not say which parameters each "
+                                  "style layer modulates (implement _parameter_prefix)")
+
     # ------------------------------------------------------------------ W -> S
     def w_to_s(self, w: torch.Tensor) -> Styles:
         """W or W+ -> StyleSpace: ``{layer name: (N, channels)}`` in layer order."""

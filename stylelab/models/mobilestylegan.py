@@ -198,6 +198,14 @@ class MobileStyleGAN(StyleGenerator):
         styles.append(StyleLayer("to_img", ch[-1], 1 + 3 * last))
         return tuple(styles), tuple(feats)
 
+    def _parameter_prefix(self, layer_name: str) -> str | None:
+        if layer_name in ("conv1", "to_img"):
+            return layer_name
+        block, part = layer_name.split(".")
+        if part == "up":  # the style scales the wavelet input: no weights of its own
+            return None
+        return f"heads.{block[1:]}" if part == "to_img" else f"blocks.{block[1:]}.{part}"
+
     def _exit_block(self, size: int) -> int | None:
         """Block whose head renders ``size`` px, or None for the full network."""
         if size == self.resolution or self.exit_mode == "downsample":

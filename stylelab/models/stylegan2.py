@@ -329,6 +329,12 @@ class StyleGAN2(StyleGenerator):
             if isinstance(module, ModulatedConv):
                 module.fused = bool(fused)
 
+    def _parameter_prefix(self, layer_name: str) -> str | None:
+        if layer_name in ("conv1", "to_rgb1"):
+            return layer_name
+        res, part = layer_name.split(".")
+        return f"blocks.{int(math.log2(int(res))) - 3}.{part}"
+
     def _synthesize(self, styles: Styles, *, size, noise_mode, features_in,
                     return_features, image) -> SynthesisOutput:
         order = [f.name for f in self.feature_layers]

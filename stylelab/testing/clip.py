@@ -167,3 +167,51 @@ def vocabulary_prompt_axes(model: _VocabularyText, prompt: str) -> Sequence[int]
     """Axes a prompt activates (for tests and explanations)."""
     return sorted({model.vocabulary[w][0] for w in WORD.findall(prompt.lower())
                    if w in model.vocabulary})
+
+
+class FilterClip(_VocabularyText):
+    """A text-image model whose right answer is an image filter (the adaptation benchmark's
+    constructed model for StyleGAN-NADA).
+
+    Axis 1 reads how far an image has moved from the parent's faces towards their filtered
+    versions, in the embedding of ``backbone``: ``<E(x) - mean E(G(w)), d> / |d|^2`` with
+    ``d = mean E(f(G(w))) - mean E(G(w))`` over ``faces`` seeded faces (0 for a parent face,
+    about 1 for a filtered one), scaled by ``spread``. Words: the filter's name (and
+    "filtered") +1, "photo" / "photograph" -1; distractor axes read the backbone embedding
+    through random projections. So "photo" -> "<filter>" asks exactly for the filter.
+    """
+
+    def __init__(self, G, filter_name: str, backbone, *, faces: int = 16, distractors: int = 8,
+                 spread: float = 0.5, shared: float = 1.0, seed: int = 0):
+        super().__init__()
+        from ..adaptation.filters import apply_filter
+
+        self.name = f"filter:{filter_name}:{backbone.name}"
+        self.backbone, self.shared, self.spread = backbone, shared, spread
+        self.embed_dim = 2 + distractors
+        self.image_size = backbone.input_size
+        self.vocabulary = {filter_name: (1, 1.0), "filtered": (1, 1.0),
+                           "photo": (1, -1.0), "photograph": (1, -1.0)}
+        size = min(G.sizes, key=lambda s: abs(s - 256))
+        with torch.no_grad():
+            x = G.synthesis(G.sample_w(faces, seed=seed, truncation_psi=0.7), size=size)
+            x = x.clamp(-1, 1)
+            src, dst = backbone.embed(x), backbone.embed(apply_filter(filter_name, x))
+        mean = src.mean(0)
+        d = dst.mean(0) - mean
+        gen = torch.Generator().manual_seed(seed + 1)
+        noise = torch.randn(distractors, len(mean), generator=gen)
+        noise = noise / noise.norm(dim=1, keepdim=True) * spread / max(distractors, 1) ** 0.5
+        scale = (src - mean).norm(dim=1).mean().clamp_min(1e-8)
+        self.register_buffer("centre", mean)
+        self.register_buffer("axis", d / d.square().sum())
+        self.register_buffer("noise", noise / scale)
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        return images  # the backbone resizes and normalises itself
+
+    def _encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        e = self.backbone.embed(images.clamp(-1, 1)) - self.centre
+        score = (e @ self.axis)[:, None] * self.spread
+        shared = torch.full_like(score, self.shared)
+        return torch.cat([shared, score, e @ self.noise.T], dim=1)

@@ -1,0 +1,83 @@
+"""Image embeddings for the adaptation losses: a global vector and a set of spatial tokens.
+
+DiFa and StyleGAN-NADA use CLIP's image tower (ViT-B/32 + ViT-B/16 in the papers). No CLIP
+is reachable offline, so the embedding is an argument:
+
+* ``"efficientnet-lite0"`` (default offline), ``"efficientnet-lite1/2"``, ``"vgg16"``: an
+  ImageNet backbone from :mod:`stylelab.perceptual`; the global vector is its pooled deepest
+  map, the tokens are the positions of a middle map (stride 16 for EfficientNet, relu4_3 for
+  VGG16), as DiFa takes the tokens of a middle ViT layer;
+* ``"clip:<name>"``: any :mod:`stylelab.clip` model (open_clip / transformers CLIP online,
+  ``stylelab/faces-minilm`` offline); the global vector is its image embedding and the
+  tokens come from EfficientNet-Lite0 (the :class:`~stylelab.clip.TextImageModel` contract
+  exposes no spatial tokens).
+
+Both outputs are differentiable with respect to the images.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..perceptual import Backbone, load_backbone
+
+TOKEN_LAYERS = {"efficientnet-lite0": "s16", "efficientnet-lite1": "s16",
+                "efficientnet-lite2": "s16", "vgg16": "relu4_3", "tiny-backbone": "c2"}
+DEFAULT_EMBED = "efficientnet-lite0"
+
+
+class ImageEmbedder(nn.Module):
+    """``embed(x) -> (N, D)`` unit vectors and ``tokens(x) -> (N, T, C)`` unit tokens of
+    images ``x: (N, 3, H, W)`` in [-1, 1]. ``name`` says which networks they come from."""
+
+    def __init__(self, name: str, backbone: Backbone, token_layer: str,
+                 clip: nn.Module | None = None, token_size: int = 224):
+        super().__init__()
+        self.name, self.backbone, self.token_layer = name, backbone, token_layer
+        self.clip, self.token_size = clip, token_size
+        if token_layer not in backbone.layers:
+            raise ValueError(f"{backbone.name} has no layer {token_layer!r}; valid: "
+                             f"{', '.join(backbone.layers)}")
+        self.requires_grad_(False)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        if self.clip is not None:
+            return self.clip.encode_image(x)
+        return F.normalize(self.backbone.embed(x.clamp(-1, 1)), dim=-1)
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x.clamp(-1, 1), size=(self.token_size,) * 2, mode="bilinear",
+                          antialias=True, align_corners=False)
+        fmap = self.backbone.features(x, [self.token_layer])[self.token_layer]
+        return F.normalize(fmap.flatten(2).transpose(1, 2), dim=-1)  # (N, H*W, C)
+
+    def train(self, mode: bool = True) -> ImageEmbedder:
+        return super().train(False)
+
+
+def load_embedder(name: str = DEFAULT_EMBED, device: str | torch.device = "cpu"
+                  ) -> ImageEmbedder:
+    """The embedder ``name``: a backbone name (see :func:`stylelab.perceptual.list_backbones`)
+    or ``"clip:<model>"``. ValueError for an unknown backbone; the loaders' own errors
+    (:class:`~stylelab.perceptual.BackboneUnavailable`, :class:`~stylelab.clip.ClipError`)
+    say what to install."""
+    if name.startswith("clip:"):
+        from ..clip import load_clip
+
+        clip = load_clip(name[len("clip:"):] or None, device)
+        backbone = load_backbone(DEFAULT_EMBED, device)
+        return ImageEmbedder(f"clip:{clip.name}", backbone, TOKEN_LAYERS[DEFAULT_EMBED], clip)
+    backbone = load_backbone(name, device)
+    layer = TOKEN_LAYERS.get(name, backbone.layers[len(backbone.layers) // 2])
+    return ImageEmbedder(name, backbone, layer)
+
+
+def embedder_from(backbone: Backbone, clip: nn.Module | None = None,
+                  token_layer: str | None = None, token_size: int = 224) -> ImageEmbedder:
+    """An embedder from components already loaded (tests, notebooks)."""
+    layer = token_layer or TOKEN_LAYERS.get(backbone.name,
+                                            backbone.layers[len(backbone.layers) // 2])
+    name = f"clip:{clip.name}" if clip is not None else backbone.name
+    return ImageEmbedder(name, backbone, layer, clip, token_size)

@@ -1,0 +1,155 @@
+"""Reference (or texts) in, adapted generator out: load and align the reference, run
+DiFa / JoJoGAN / StyleGAN-NADA, save into the cache, and render parent / child comparisons."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from ..adaptation import (
+    METHODS,
+    AdaptedGenerator,
+    adapt,
+    adapted_root,
+    load_embedder,
+)
+from ..adaptation.loop import MAX_STEPS, Preview
+from ..faces import ALIGN_MAX_SIDE, NoFaceError, align_face, load_image
+from ..images import from_pil, to_pil
+from ..models.base import StyleGenerator
+from ..optim import StopCheck
+from ..registry import DEFAULT_MODEL, load_generator
+from .checks import check_steps
+
+NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class Reference:
+    """The image adaptation sees: ``image`` (PIL, square, aligned when a face was found) and
+    ``note`` (what was done: aligned, or used as is because no face was found)."""
+
+    image: Image.Image
+    aligned: bool
+    note: str
+
+
+class AdaptPipeline:
+    """Adapts generator ``G``. ``embed``: DiFa's image embedding name (default
+    EfficientNet-Lite0); ``clip``: NADA's text-image model name (default: the best available).
+    Components load on first use."""
+
+    def __init__(self, G: StyleGenerator, embed: str | None = None, clip: str | None = None):
+        self.G, self.embed_name, self.clip_name = G, embed, clip
+        self._embedder = self._clip = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_name(cls, model_name: str = DEFAULT_MODEL, device: str = "cpu",
+                  embed: str | None = None, clip: str | None = None) -> AdaptPipeline:
+        return cls(load_generator(model_name, device), embed, clip)
+
+    def embedder(self):
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_embedder(self.embed_name or "efficientnet-lite0",
+                                               self.G.device)
+            return self._embedder
+
+    def clip(self):
+        with self._lock:
+            if self._clip is None:
+                from ..clip import load_clip
+
+                self._clip = load_clip(self.clip_name, self.G.device)
+            return self._clip
+
+    @property
+    def size(self) -> int:
+        return min(self.G.sizes, key=lambda s: abs(s - 256))
+
+    def reference(self, source, method: str, align: bool = True) -> Reference:
+        """Load ``source`` (path, bytes or PIL) and FFHQ-align its largest face. Without a face,
+        DiFa and NADA take the image centre-cropped (said in ``note``); JoJoGAN needs a face
+        (it inverts the reference), so it raises :class:`~stylelab.faces.NoFaceError`."""
+        photo = load_image(source, max_side=ALIGN_MAX_SIDE)
+        if align:
+            try:
+                face = align_face(photo, size=self.size)
+                return Reference(face.image, True, "the largest face was aligned (FFHQ crop)")
+            except NoFaceError:
+                if method == "jojo":
+                    raise NoFaceError("no face found in the reference: JoJoGAN needs a face "
+                                      "(it inverts the reference); use DiFa for other "
+                                      "images") from None
+        side = min(photo.size)
+        left, top = (photo.width - side) // 2, (photo.height - side) // 2
+        square = photo.crop((left, top, left + side, top + side)).resize(
+            (self.size, self.size), Image.LANCZOS)
+        note = ("no face found: the centre square is used as a style reference" if align
+                else "used as given (centre square)")
+        return Reference(square, False, note)
+
+    def adapt(self, method: str, *, reference=None, source_text: str | None = None,
+              target_text: str | None = None, steps: int | None = None, align: bool = True,
+              preview: Preview | None = None, preview_every: int = 0,
+              stop: StopCheck | None = None, progress: bool = True,
+              name: str | None = None) -> AdaptedGenerator:
+        """Run ``method`` ("difa", "jojo", "nada"); ``steps`` in 1..``MAX_STEPS`` (default the
+        method's). ValueError (a subclass for image problems) for bad input, before any work."""
+        method = str(method).lower()
+        if method not in METHODS:
+            raise ValueError(f"unknown adaptation method {method!r}; choose one of "
+                             f"{', '.join(METHODS)}")
+        config = METHODS[method]()
+        if steps is not None:
+            config = replace(config, steps=check_steps(steps, MAX_STEPS))
+        kwargs: dict = {}
+        if method == "nada":
+            from ..adaptation.nada import text_direction
+
+            text_direction(self.clip(), source_text or "", target_text or "")  # checks texts
+            kwargs = {"clip": self.clip(), "source_text": source_text,
+                      "target_text": target_text}
+        else:
+            if reference is None:
+                raise ValueError(f"{method} needs a reference image: upload one")
+            ref = reference if isinstance(reference, Reference) else \
+                self.reference(reference, method, align)
+            kwargs = {"reference": from_pil(ref.image, self.size).to(self.G.device)}
+            if method == "difa":
+                kwargs["embedder"] = self.embedder()
+        return adapt(self.G, method, config=config, name=name or default_name(method, kwargs),
+                     progress=progress, preview=preview, preview_every=preview_every,
+                     stop=stop, **kwargs)
+
+    def save(self, result: AdaptedGenerator, out: str | Path | None = None) -> Path:
+        """Save into ``out`` (default: the cache's ``adapted/<name>``, then loadable as
+        ``adapted:<name>``)."""
+        return result.save(Path(out) if out else adapted_root() / result.name)
+
+    @torch.inference_mode()
+    def compare(self, child: StyleGenerator, seeds: list[int], psi: float | None = None
+                ) -> tuple[list[Image.Image], list[Image.Image]]:
+        """Parent and child renders of ``seeds`` (the same latents)."""
+        psi = self.G.default_truncation if psi is None else psi
+        parent, adapted = [], []
+        for seed in seeds:
+            w = self.G.sample_w(1, seed=seed, truncation_psi=psi)
+            parent += to_pil(self.G.synthesis(w, size=self.size))
+            adapted += to_pil(child.synthesis(w, size=self.size))
+        return parent, adapted
+
+
+def default_name(method: str, kwargs: dict) -> str:
+    """``<method>-<target text>-<time>`` (file-name safe)."""
+    import time
+
+    text = kwargs.get("target_text") or ""
+    stem = NAME.sub("-", f"{method}-{text}".strip().lower())[:40].strip("-")
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
