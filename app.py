@@ -13,7 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from spaces import edit, generate, invert, local, textedit
+from spaces import adapt, edit, generate, invert, local, textedit
 from spaces.common import model_dropdown
 from spaces.limits import LIMITS
 from stylelab import CacheError
@@ -43,6 +43,7 @@ def build_app(model_name: str | None = None) -> gr.Blocks:
             edit.build_tab(model_name, model, inverted)
             textedit.build_tab(model_name, model, inverted)
             local.build_tab(model_name, model, inverted)
+            adapt.build_tab(model_name, model, inverted)
     demo.queue(default_concurrency_limit=1)
     return demo
 

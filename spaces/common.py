@@ -31,7 +31,7 @@ from stylelab.pipelines import (
     InversionPipeline,
     TextEditPipeline,
 )
-from stylelab.registry import model_status
+from stylelab.registry import list_adapted_names, model_status
 
 from .limits import LIMITS
 
@@ -87,10 +87,11 @@ class Components:
         self._identity = None
 
     def allowed_models(self) -> list[str]:
+        """The registry's models, the start model, and adapted models saved in the cache."""
         names = list_models()
         if self.start_model and self.start_model not in names:
             names.insert(0, self.start_model)
-        return names
+        return names + list_adapted_names()
 
     def generator(self, name: str) -> StyleGenerator:
         if name not in self.allowed_models():
@@ -188,8 +189,11 @@ def load_model(name: str) -> tuple[GenerationPipeline, ModelFacts]:
     """The generation pipeline for ``name`` (weights loaded once per process) and its facts."""
     pipe = HUB.generation(name)
     G = pipe.G
-    spec = get_spec(name)
+    parent = getattr(G, "parent_name", None)
+    spec = get_spec(parent or name)
     text = f"**{spec.name}**: {spec.description}"
+    if parent:
+        text = f"**{name}**: adapted from {spec.name}"
     if spec.license:
         text += f" (licence: {spec.license})"
     return pipe, ModelFacts(tuple(G.sizes), G.num_ws, G.default_truncation, text)
@@ -199,7 +203,8 @@ def model_choices() -> tuple[list[str], list[str]]:
     """(models that load now, models that need a download first)."""
     ready, download = [], []
     for name in HUB.allowed_models():
-        (ready if model_status(name) == "ready" else download).append(name)
+        ready_now = name.startswith("adapted:") or model_status(name) == "ready"
+        (ready if ready_now else download).append(name)
     return ready, download
 
 

@@ -26,6 +26,7 @@ def _env_int(name: str, default: int) -> int:
 @dataclass(frozen=True)
 class HubLimits:
     max_steps: int  # inversion / text-edit steps per request (PTI: per phase)
+    max_adapt_steps: int  # domain adaptation steps per request
     max_seeds: int  # faces per Generate request
     max_photos: int  # photos per set for a custom direction
     max_upload_mb: int  # largest uploaded file
@@ -40,6 +41,7 @@ class HubLimits:
 def read_limits() -> HubLimits:
     return HubLimits(
         max_steps=_env_int("STYLELAB_HUB_MAX_STEPS", 500),
+        max_adapt_steps=_env_int("STYLELAB_HUB_MAX_ADAPT_STEPS", 300),
         max_seeds=_env_int("STYLELAB_HUB_MAX_SEEDS", 32),
         max_photos=_env_int("STYLELAB_HUB_MAX_PHOTOS", 12),
         max_upload_mb=_env_int("STYLELAB_HUB_MAX_UPLOAD_MB", 25),

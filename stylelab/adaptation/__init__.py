@@ -66,7 +66,8 @@ def adapt(G: StyleGenerator, method: str, *, reference: torch.Tensor | Image.Ima
 
     * ``"difa"``: ``reference`` (PIL or ``(1, 3, H, W)`` in [-1, 1]); ``embedder`` (default
       :func:`load_embedder` ``()``: EfficientNet-Lite0); ``inverter`` images -> W+ for the
-      selective consistency (default: our e4e encoder when trained, else the term is off).
+      selective consistency (default: our e4e encoder when trained, else the term is off);
+      ``latent``: the reference's W+ code (default: inverted) for the reference direction.
     * ``"jojo"``: ``reference``; its W+ ``latent`` (default: inverted); ``backbone`` for the
       feature matching (default ``config.backbone``).
     * ``"nada"``: ``source_text``, ``target_text`` and ``clip`` (any TextImageModel; default
@@ -92,7 +93,9 @@ def adapt(G: StyleGenerator, method: str, *, reference: torch.Tensor | Image.Ima
     if method == "difa":
         embedder = embedder or load_embedder(DEFAULT_EMBED, G.device)
         inverter = inverter if inverter is not None else default_inverter(G)
-        step_loss = difa_loss(G, ref, embedder, config, inverter)
+        if config.direction == "inverted" and latent is None:
+            latent = reference_latent(G, ref, config.inversion_steps, progress)
+        step_loss = difa_loss(G, ref, embedder, config, inverter, latent)
         extra = {"embed": embedder.name, "consistency": inverter is not None
                  and config.consistency_weight > 0}
     elif method == "jojo":

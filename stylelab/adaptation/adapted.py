@@ -106,6 +106,7 @@ def child_from(parent: StyleGenerator, delta: dict[str, torch.Tensor], name: str
     child = apply_generator_delta(parent, delta).eval()
     child.model_name = f"adapted:{name}"
     child.parent_name = parent.model_name
+    child.shares_styles = not any(k.startswith("affines.") for k in delta)
     child.default_truncation = parent.default_truncation
     return child
 

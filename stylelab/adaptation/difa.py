@@ -6,7 +6,10 @@ Read from the paper and the official code (``YBYBZhang/DiFa``); written here for
 * trainable: the synthesis convolutions; the mapping network, the style affines and the image
   heads stay frozen, so W, W+ and S mean the same face in parent and child;
 * global loss: :func:`~.losses.directional_loss` between ``E(G_t(w)) - E(G_s(w))`` and the
-  reference direction ``E(ref) - mean_w E(G_s(w))`` (mean over ``direction_samples``);
+  reference direction ``E(ref) - E(G_s(w_ref))``, ``w_ref`` the reference inverted into W+
+  (``direction="inverted"``, DiFa's: the face's content cancels and the style remains), or
+  ``E(ref) - mean_w E(G_s(w))`` over ``direction_samples`` faces (``"mean"``, NADA's
+  image-to-image direction; no inversion, for references that are not faces);
 * attentive style loss: :func:`~.losses.relaxed_emd` between the middle-layer tokens of
   ``G_t(w)`` and of the reference;
 * selective cross-domain consistency (:class:`~.losses.SelectiveConsistency`) when an
@@ -26,8 +29,8 @@ import torch
 
 from ..models.base import StyleGenerator
 from .embed import ImageEmbedder
-from .losses import Inverter, SelectiveConsistency, directional_loss, relaxed_emd
 from .loop import AdaptConfig, StepLoss, training_size
+from .losses import Inverter, SelectiveConsistency, directional_loss, relaxed_emd
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,14 @@ class DiFaConfig(AdaptConfig):
     consistency_layers: int = 7
     alpha: float = 0.7
     window: int = 50
+    direction: str = "inverted"  # "inverted" | "mean"
     direction_samples: int = 32
+    inversion_steps: int = 200
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.direction not in ("inverted", "mean"):
+            raise ValueError(f"direction must be 'inverted' or 'mean', got {self.direction!r}")
 
 
 @torch.no_grad()
@@ -57,14 +67,21 @@ def source_mean_embedding(G: StyleGenerator, embedder: ImageEmbedder, n: int, si
 
 
 def difa_loss(G: StyleGenerator, reference: torch.Tensor, embedder: ImageEmbedder,
-              config: DiFaConfig, inverter: Inverter | None = None) -> StepLoss:
+              config: DiFaConfig, inverter: Inverter | None = None,
+              latent: torch.Tensor | None = None) -> StepLoss:
     """The per-step loss closure for :func:`~.loop.train`. ``reference``: ``(1, 3, H, W)``
-    in [-1, 1]."""
+    in [-1, 1]; ``latent``: its W+ code for ``direction="inverted"``."""
     size = training_size(G, config.size)
     with torch.no_grad():
         ref_embed = embedder.embed(reference)[0]
-        direction = ref_embed - source_mean_embedding(G, embedder, config.direction_samples,
-                                                      size, config.psi)
+        if config.direction == "inverted":
+            if latent is None:
+                raise ValueError("direction='inverted' needs the reference's W+ latent")
+            source = embedder.embed(G.synthesis(G.to_wplus(latent.to(G.device)), size=size))[0]
+        else:
+            source = source_mean_embedding(G, embedder, config.direction_samples, size,
+                                           config.psi)
+        direction = ref_embed - source
         ref_tokens = embedder.tokens(reference)
     consistency = None
     if inverter is not None and config.consistency_weight > 0:

@@ -4,9 +4,12 @@ DiFa and StyleGAN-NADA use CLIP's image tower (ViT-B/32 + ViT-B/16 in the papers
 is reachable offline, so the embedding is an argument:
 
 * ``"efficientnet-lite0"`` (default offline), ``"efficientnet-lite1/2"``, ``"vgg16"``: an
-  ImageNet backbone from :mod:`stylelab.perceptual`; the global vector is its pooled deepest
-  map, the tokens are the positions of a middle map (stride 16 for EfficientNet, relu4_3 for
-  VGG16), as DiFa takes the tokens of a middle ViT layer;
+  ImageNet backbone from :mod:`stylelab.perceptual`; the global vector is, by default
+  (``pooling="multiscale"``), the spatial means of every map, each unit-normalised, then
+  concatenated (a classifier's deepest map alone is nearly blind to colour and texture,
+  which is what a style is; ``"deepest"`` keeps only it); the tokens are the positions of a
+  middle map (stride 16 for EfficientNet, relu4_3 for VGG16), as DiFa takes the tokens of a
+  middle ViT layer;
 * ``"clip:<name>"``: any :mod:`stylelab.clip` model (open_clip / transformers CLIP online,
   ``stylelab/faces-minilm`` offline); the global vector is its image embedding and the
   tokens come from EfficientNet-Lite0 (the :class:`~stylelab.clip.TextImageModel` contract
@@ -26,6 +29,7 @@ from ..perceptual import Backbone, load_backbone
 TOKEN_LAYERS = {"efficientnet-lite0": "s16", "efficientnet-lite1": "s16",
                 "efficientnet-lite2": "s16", "vgg16": "relu4_3", "tiny-backbone": "c2"}
 DEFAULT_EMBED = "efficientnet-lite0"
+POOLINGS = ("stats", "multiscale", "deepest")
 
 
 class ImageEmbedder(nn.Module):
@@ -33,10 +37,13 @@ class ImageEmbedder(nn.Module):
     images ``x: (N, 3, H, W)`` in [-1, 1]. ``name`` says which networks they come from."""
 
     def __init__(self, name: str, backbone: Backbone, token_layer: str,
-                 clip: nn.Module | None = None, token_size: int = 224):
+                 clip: nn.Module | None = None, token_size: int = 224,
+                 pooling: str = "multiscale"):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.name, self.backbone, self.token_layer = name, backbone, token_layer
-        self.clip, self.token_size = clip, token_size
+        self.clip, self.token_size, self.pooling = clip, token_size, pooling
         if token_layer not in backbone.layers:
             raise ValueError(f"{backbone.name} has no layer {token_layer!r}; valid: "
                              f"{', '.join(backbone.layers)}")
@@ -45,7 +52,18 @@ class ImageEmbedder(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         if self.clip is not None:
             return self.clip.encode_image(x)
-        return F.normalize(self.backbone.embed(x.clamp(-1, 1)), dim=-1)
+        x = x.clamp(-1, 1)
+        if self.pooling == "deepest":
+            return F.normalize(self.backbone.embed(x), dim=-1)
+        x = F.interpolate(x, size=(self.token_size,) * 2, mode="bilinear", antialias=True,
+                          align_corners=False)
+        maps = self.backbone.features(x)
+        if self.pooling == "stats":  # Gatys / AdaIN style statistics: channel means and stds
+            pooled = [F.normalize(torch.cat([m.mean(dim=(2, 3)), m.std(dim=(2, 3))], 1), dim=-1)
+                      for m in maps.values()]
+        else:
+            pooled = [F.normalize(m.mean(dim=(2, 3)), dim=-1) for m in maps.values()]
+        return F.normalize(torch.cat(pooled, dim=1), dim=-1)
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x.clamp(-1, 1), size=(self.token_size,) * 2, mode="bilinear",
@@ -57,8 +75,8 @@ class ImageEmbedder(nn.Module):
         return super().train(False)
 
 
-def load_embedder(name: str = DEFAULT_EMBED, device: str | torch.device = "cpu"
-                  ) -> ImageEmbedder:
+def load_embedder(name: str = DEFAULT_EMBED, device: str | torch.device = "cpu",
+                  pooling: str = "multiscale") -> ImageEmbedder:
     """The embedder ``name``: a backbone name (see :func:`stylelab.perceptual.list_backbones`)
     or ``"clip:<model>"``. ValueError for an unknown backbone; the loaders' own errors
     (:class:`~stylelab.perceptual.BackboneUnavailable`, :class:`~stylelab.clip.ClipError`)
@@ -71,13 +89,14 @@ def load_embedder(name: str = DEFAULT_EMBED, device: str | torch.device = "cpu"
         return ImageEmbedder(f"clip:{clip.name}", backbone, TOKEN_LAYERS[DEFAULT_EMBED], clip)
     backbone = load_backbone(name, device)
     layer = TOKEN_LAYERS.get(name, backbone.layers[len(backbone.layers) // 2])
-    return ImageEmbedder(name, backbone, layer)
+    return ImageEmbedder(name, backbone, layer, pooling=pooling)
 
 
 def embedder_from(backbone: Backbone, clip: nn.Module | None = None,
-                  token_layer: str | None = None, token_size: int = 224) -> ImageEmbedder:
+                  token_layer: str | None = None, token_size: int = 224,
+                  pooling: str = "multiscale") -> ImageEmbedder:
     """An embedder from components already loaded (tests, notebooks)."""
     layer = token_layer or TOKEN_LAYERS.get(backbone.name,
                                             backbone.layers[len(backbone.layers) // 2])
     name = f"clip:{clip.name}" if clip is not None else backbone.name
-    return ImageEmbedder(name, backbone, layer, clip, token_size)
+    return ImageEmbedder(name, backbone, layer, clip, token_size, pooling)

@@ -16,7 +16,7 @@ import torch
 
 from ..clip.base import ClipError, TextImageModel
 from ..models.base import StyleGenerator
-from .loop import AdaptConfig, StepLoss, trainable_names, training_size
+from .loop import AdaptConfig, trainable_names, training_size
 from .losses import directional_loss
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..cache import cache_dir
 from ..models.base import StyleGenerator
+from ..models.stylespace import latent_owner
 from .base import Direction, DirectionError
 from .ganspace import GANSpaceConfig, ganspace
 from .measures import MEASURES, FaceMeasurer, MeasuredSamples, sample_and_measure
@@ -46,6 +47,8 @@ class DirectionLibrary:
     def __init__(self, G: StyleGenerator, samples: int = 2000,
                  measurer: FaceMeasurer | None = None, progress: bool = True):
         self.G = G
+        # an adapted child edits with its parent's sets (same W and S): see latent_owner
+        self.owner = latent_owner(G, "s")
         self.samples = samples
         self._measurer = measurer
         self.progress = progress
@@ -54,7 +57,7 @@ class DirectionLibrary:
     def available(self, kind: str) -> bool:
         """True when ``kind`` can be loaded without computing."""
         return any((d / f"{kind}.json").is_file()
-                   for d in (shipped_dir(self.G.model_name), computed_dir(self.G.model_name)))
+                   for d in (shipped_dir(self.owner), computed_dir(self.owner)))
 
     def get(self, kind: str) -> Direction:
         if kind not in KINDS:
@@ -64,7 +67,7 @@ class DirectionLibrary:
         return self._sets[kind]
 
     def _load(self, kind: str) -> Direction | None:
-        for folder in (shipped_dir(self.G.model_name), computed_dir(self.G.model_name)):
+        for folder in (shipped_dir(self.owner), computed_dir(self.owner)):
             if (folder / f"{kind}.json").is_file():
                 direction = Direction.load(folder / kind)
                 direction.check(self.G)
@@ -74,6 +77,10 @@ class DirectionLibrary:
     def _compute(self, kind: str) -> Direction:
         if kind == "sefa":
             return sefa(self.G, components=10)  # closed form, milliseconds: never cached
+        if self.owner != self.G.model_name and kind != "ganspace":  # needs the parent's faces
+            raise DirectionError(f"{self.G.model_name} edits with {self.owner}'s {kind} "
+                                 f"directions, which are not computed yet: open {self.owner} "
+                                 "in the Edit tab once to compute them")
         if kind == "ganspace":
             direction = ganspace(self.G, GANSpaceConfig(), progress=self.progress)
         elif kind == "interfacegan":
@@ -85,7 +92,7 @@ class DirectionLibrary:
 
             direction = detect_attribute_channels(self.G, self.measured(), self.measurer,
                                                   progress=self.progress)
-        direction.save(computed_dir(self.G.model_name) / kind)
+        direction.save(computed_dir(self.owner) / kind)
         return direction
 
     def localisation(self):
@@ -95,7 +102,7 @@ class DirectionLibrary:
 
         from .stylespace import Localisation
 
-        for folder in (shipped_dir(self.G.model_name), computed_dir(self.G.model_name)):
+        for folder in (shipped_dir(self.owner), computed_dir(self.owner)):
             path = folder / "localisation.safetensors"
             if path.is_file():
                 tensors = load_file(str(path))

@@ -13,11 +13,21 @@ from .base import StyleGenerator, Styles
 
 
 def latent_signature(G: StyleGenerator, space: str) -> str:
-    """A short description of ``G``'s latent layout in ``space`` ("w" or "s"): model, dims,
-    layers. Files made for another layout are refused by comparing signatures."""
+    """A short description of ``G``'s latent layout in ``space`` ("w" or "s"): model (the
+    parent for an adapted child, see :func:`latent_owner`), dims, layers. Files made for
+    another layout are refused by comparing signatures."""
     if space == "w":
-        return f"{G.model_name}:w{G.w_dim}x{G.num_ws}"
-    return f"{G.model_name}:s{s_dim(G)}x{len(G.style_layers)}"
+        return f"{latent_owner(G)}:w{G.w_dim}x{G.num_ws}"
+    return f"{latent_owner(G, 's')}:s{s_dim(G)}x{len(G.style_layers)}"
+
+
+def latent_owner(G: StyleGenerator, space: str = "w") -> str:
+    """The model whose latent space ``G`` uses: an adapted child (``parent_name`` set) shares
+    its parent's W (the mapping never trains) and S (unless its style affines trained)."""
+    parent = getattr(G, "parent_name", None)
+    if parent and (space == "w" or getattr(G, "shares_styles", True)):
+        return parent
+    return G.model_name
 
 
 def s_dim(G: StyleGenerator) -> int:

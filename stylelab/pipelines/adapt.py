@@ -41,12 +41,14 @@ class Reference:
 
 class AdaptPipeline:
     """Adapts generator ``G``. ``embed``: DiFa's image embedding name (default
-    EfficientNet-Lite0); ``clip``: NADA's text-image model name (default: the best available).
-    Components load on first use."""
+    EfficientNet-Lite0); ``clip``: NADA's text-image model, loaded or by name (default: the
+    best available). Components load on first use."""
 
-    def __init__(self, G: StyleGenerator, embed: str | None = None, clip: str | None = None):
-        self.G, self.embed_name, self.clip_name = G, embed, clip
-        self._embedder = self._clip = None
+    def __init__(self, G: StyleGenerator, embed: str | None = None, clip=None):
+        self.G, self.embed_name = G, embed
+        self.clip_name = clip if isinstance(clip, str) or clip is None else clip.name
+        self._embedder = None
+        self._clip = None if isinstance(clip, str) or clip is None else clip
         self._lock = threading.Lock()
 
     @classmethod
@@ -124,7 +126,9 @@ class AdaptPipeline:
             kwargs = {"reference": from_pil(ref.image, self.size).to(self.G.device)}
             if method == "difa":
                 kwargs["embedder"] = self.embedder()
-        return adapt(self.G, method, config=config, name=name or default_name(method, kwargs),
+                if not ref.aligned:  # no face to invert: NADA's image-to-image direction
+                    config = replace(config, direction="mean")
+        return adapt(self.G, method, config=config,  # type: ignore[arg-type] name=name or default_name(method, kwargs),
                      progress=progress, preview=preview, preview_every=preview_every,
                      stop=stop, **kwargs)
 

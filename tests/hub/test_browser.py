@@ -122,10 +122,10 @@ def test_a_model_that_cannot_load_is_undone(hub: Hub, browser: Browser) -> None:
 
 
 TAB_CONTENT = {"Generate": "#generate-btn", "Invert": "#invert-btn", "Edit": "#edit-show",
-               "Text edit": "#text-run", "Local edit": "#local-run"}
-TAB_ORDERS = [["Invert", "Edit", "Text edit", "Local edit", "Generate"],
-              ["Local edit", "Text edit", "Invert", "Generate", "Edit", "Invert"],
-              ["Edit", "Generate", "Local edit", "Invert", "Text edit", "Edit"]]
+               "Text edit": "#text-run", "Local edit": "#local-run", "Adapt": "#adapt-run"}
+TAB_ORDERS = [["Invert", "Edit", "Text edit", "Local edit", "Adapt", "Generate"],
+              ["Local edit", "Adapt", "Text edit", "Invert", "Generate", "Edit", "Invert"],
+              ["Adapt", "Edit", "Generate", "Local edit", "Invert", "Text edit", "Edit"]]
 
 
 @pytest.mark.parametrize("order", TAB_ORDERS, ids=["-".join(o) for o in TAB_ORDERS])
@@ -280,5 +280,29 @@ def test_local_edit_tab_transplants_a_region(hub: Hub, browser: Browser) -> None
                                                                         "#local-after img")
     page.click("#local-paint")  # the current face becomes the mask editor's background
     page.locator("#local-editor canvas").first.wait_for(timeout=30_000)
+    assert not page.external_requests  # type: ignore[attr-defined]
+    page.close()
+
+
+def test_adapt_tab_trains_with_previews(hub: Hub, browser: Browser) -> None:
+    """Start a short adaptation from an example reference: previews while it trains, then
+    the parent/child grid; apply it to a seed; a bad name to save is explained."""
+    page = open_hub(browser, hub.url)
+    page.get_by_role("tab", name="Adapt").click()
+    page.locator("#adapt-steps input[type=number]").fill("6")
+    page.locator("#adapt-steps input[type=number]").press("Enter")
+    page.click("#adapt-run")
+    page.wait_for_function(LOADED_IMAGES, arg=["#adapt-preview img", 1], timeout=90_000)
+    page.wait_for_function(LOADED_IMAGES, arg=["#adapt-grid img", 1], timeout=90_000)
+    page.locator("#adapt-summary", has_text="difa: 6 steps").wait_for(timeout=10_000)
+    page.click("#adapt-apply")
+    page.wait_for_function(LOADED_IMAGES, arg=["#adapt-before img, #adapt-after img", 2],
+                           timeout=30_000)
+    assert page.evaluate(IMG_SRC, "#adapt-before img") != page.evaluate(IMG_SRC,
+                                                                        "#adapt-after img")
+    page.locator("#adapt-name textarea").fill("../x")
+    page.click("#adapt-save")
+    page.locator("#adapt-save-status", has_text="letters, digits").wait_for(timeout=15_000)
+    assert hub.alive()
     assert not page.external_requests  # type: ignore[attr-defined]
     page.close()
