@@ -30,7 +30,13 @@ import torch
 from ..models.base import StyleGenerator
 from .embed import ImageEmbedder
 from .loop import AdaptConfig, StepLoss, training_size
-from .losses import Inverter, SelectiveConsistency, directional_loss, relaxed_emd
+from .losses import (
+    Inverter,
+    SelectiveConsistency,
+    directional_loss,
+    paired_crops,
+    relaxed_emd,
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class DiFaConfig(AdaptConfig):
     direction: str = "inverted"  # "inverted" | "mean"
     direction_samples: int = 32
     inversion_steps: int = 200
+    crops: int = 0  # random paired crops for the global loss (0: whole images, the paper's)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -92,10 +99,12 @@ def difa_loss(G: StyleGenerator, reference: torch.Tensor, embedder: ImageEmbedde
     def step_loss(child: StyleGenerator, step: int, w: torch.Tensor):
         with torch.no_grad():
             source = G.synthesis(w, size=size)
-            source_embed = embedder.embed(source)
         target = child.synthesis(w, size=size)
+        src_views, tgt_views = paired_crops(source, target, config.crops, step)
+        with torch.no_grad():
+            source_embed = embedder.embed(src_views)
         terms: dict[str, torch.Tensor] = {
-            "global": directional_loss(embedder.embed(target), source_embed, direction)}
+            "global": directional_loss(embedder.embed(tgt_views), source_embed, direction)}
         total = config.global_weight * terms["global"]
         if config.style_weight > 0:
             terms["style"] = relaxed_emd(embedder.tokens(target), ref_tokens)

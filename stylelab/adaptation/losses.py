@@ -29,6 +29,29 @@ def directional_loss(target_embed: torch.Tensor, source_embed: torch.Tensor,
     return (1 - F.cosine_similarity(delta, direction.expand_as(delta), dim=-1)).mean()
 
 
+def paired_crops(a: torch.Tensor, b: torch.Tensor, n: int, step: int, scale: float = 0.6
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` random square crops (side ``scale``..1 of the image, random position, random
+    horizontal flip) of each image, the same crops for ``a`` and ``b`` (``(N, 3, H, W)``),
+    resized back to ``H``: ``(n * N, 3, H, W)`` each. Seeded by ``step`` (resumable). Losses
+    on crops cannot be met by changing a few pixel patterns the embedding happens to see."""
+    if n <= 0:
+        return a, b
+    gen = torch.Generator().manual_seed(7919 * step + 1)
+    size = a.shape[-1]
+    outs_a, outs_b = [], []
+    for _ in range(n):
+        side = int(size * (scale + (1 - scale) * float(torch.rand((), generator=gen))))
+        y, x = (int(torch.randint(0, size - side + 1, (), generator=gen)) for _ in range(2))
+        flip = bool(torch.rand((), generator=gen) < 0.5)
+        for src, out in ((a, outs_a), (b, outs_b)):
+            crop = src[..., y:y + side, x:x + side]
+            crop = crop.flip(-1) if flip else crop
+            out.append(F.interpolate(crop, size=(size, size), mode="bilinear",
+                                     align_corners=False))
+    return torch.cat(outs_a), torch.cat(outs_b)
+
+
 def relaxed_emd(tokens: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Relaxed earth mover's distance, mean over the batch: ``tokens (N, T, C)`` and
     ``reference (1 or N, T', C)``, both unit-norm. Cost ``1 - cos``; each token takes its

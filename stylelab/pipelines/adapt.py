@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from ..adaptation import (
+    DEFAULT_EMBED,
     METHODS,
     AdaptedGenerator,
     adapt,
@@ -40,8 +41,8 @@ class Reference:
 
 
 class AdaptPipeline:
-    """Adapts generator ``G``. ``embed``: DiFa's image embedding name (default
-    EfficientNet-Lite0); ``clip``: NADA's text-image model, loaded or by name (default: the
+    """Adapts generator ``G``. ``embed``: DiFa's image embedding name (default VGG16 style
+    statistics, see :mod:`stylelab.adaptation.embed`); ``clip``: NADA's text-image model, loaded or by name (default: the
     best available). Components load on first use."""
 
     def __init__(self, G: StyleGenerator, embed: str | None = None, clip=None):
@@ -59,8 +60,7 @@ class AdaptPipeline:
     def embedder(self):
         with self._lock:
             if self._embedder is None:
-                self._embedder = load_embedder(self.embed_name or "efficientnet-lite0",
-                                               self.G.device)
+                self._embedder = load_embedder(self.embed_name or DEFAULT_EMBED, self.G.device)
             return self._embedder
 
     def clip(self):
