@@ -12,7 +12,8 @@ method optimised (the losses use VGG16 statistics / tokens and VGG16 feature map
 
 - fidelity: distance to the right answer f(G_s(w)), as the fraction of the unadapted gap
   closed, ``1 - d(G_t(w), f(G_s(w))) / d(G_s(w), f(G_s(w)))``, for four distances: pixels
-  (L1 of 64 px downsamples: colour and layout), colour (per-channel mean/std), and the
+  (L1 of 64 px downsamples: colour and layout), colour (mean and spread of the YUV chroma,
+  brightness left out: :func:`~stylelab.adaptation.filters.chroma_distance`), and the
   LPIPS-style (uncalibrated) distances of EfficientNet-Lite0 and of VGG16 (VGG16 is close
   to what DiFa and JoJoGAN optimise, against the reference rather than the right answer);
 - structure: dlib landmark distance G_s(w) vs G_t(w) over the inter-ocular distance (faces
@@ -46,6 +47,7 @@ from stylelab.adaptation import (
     apply_filter,
     load_embedder,
 )
+from stylelab.adaptation.filters import chroma_distance
 from stylelab.adaptation.jojo import reference_latent
 from stylelab.perceptual import PerceptualDistance, frechet_distance, load_backbone
 
@@ -63,13 +65,6 @@ def render(G, w, size, batch=8):
     with torch.no_grad():
         return torch.cat([G.synthesis(w[i:i + batch], size=size).clamp(-1, 1)
                           for i in range(0, len(w), batch)])
-
-
-def colour_distance(a, b):
-    """L1 between per-channel RGB means and standard deviations (a style's colour)."""
-    def stats(x):
-        return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], 1)
-    return (stats(a) - stats(b)).abs().mean(1)
 
 
 def pixel_distance(a, b):
@@ -181,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     G = load_generator(args.model)
     size = min(G.sizes, key=lambda s: abs(s - 256))
     effnet = load_backbone("efficientnet-lite0")
-    judges = {"pixels": pixel_distance, "colour": colour_distance,
+    judges = {"pixels": pixel_distance, "colour": chroma_distance,
               "effnet": PerceptualDistance(effnet), "vgg16": PerceptualDistance("vgg16")}
     detector, identity = FaceDetector(), IdentityModel()
     embedder, vgg = load_embedder(args.embed), load_backbone("vgg16")
@@ -209,6 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
                           Path(args.grids) / f"{filt}-{key}.png", reference)
             print(json.dumps({k: round(v, 4) if isinstance(v, float) else v
                               for k, v in row.items()}), flush=True)
+            write(args, rows)  # after every run: a long benchmark stopped early keeps its rows
     print(f"{'filter':8} {'method':13} {'pixels':>6} {'colour':>6} {'effnet':>6} {'vgg16':>6} "
           f"{'lmk':>6} {'id':>6} {'div':>5} {'FD t/base':>13} {'s':>6}   (fraction closed)")
     for r in rows:
@@ -217,6 +213,10 @@ def main(argv: list[str] | None = None) -> dict:
               f"{r['colour_closed']:6.2f} {r['effnet_closed']:6.2f} {r['vgg16_closed']:6.2f} "
               f"{lmk:>6} {r['identity']:6.3f} {r['diversity']:5.2f} "
               f"{r['fd_child']:6.1f}/{r['fd_base']:6.1f} {r['seconds']:6.0f}")
+    return write(args, rows)
+
+
+def write(args, rows) -> dict:
     result = {"args": vars(args), "rows": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=1))

@@ -114,6 +114,21 @@ def canvas(x: torch.Tensor, period: float | None = None, depth: float = 0.18) ->
     return _signed(x01 * warm * (1 + depth * weave))
 
 
+def chroma_stats(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 4)``: mean and standard deviation of the YUV chroma (U, V) of images in [-1, 1],
+    brightness left out: how a style colours an image, whatever its layout."""
+    x01 = _unit(x.clamp(-1, 1))
+    r, g, b = x01[:, 0], x01[:, 1], x01[:, 2]
+    u = -0.147 * r - 0.289 * g + 0.436 * b
+    v = 0.615 * r - 0.515 * g - 0.100 * b
+    return torch.stack([u.mean((1, 2)), v.mean((1, 2)), u.std((1, 2)), v.std((1, 2))], 1)
+
+
+def chroma_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` L1 between the :func:`chroma_stats` of paired images."""
+    return (chroma_stats(a) - chroma_stats(b)).abs().mean(1)
+
+
 FILTERS: dict[str, Filter] = {"sepia": sepia, "cartoon": cartoon, "sketch": sketch,
                               "oil": oil, "canvas": canvas}
 
