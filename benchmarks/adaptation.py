@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--embed", default="vgg16", help="DiFa's image embedding")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default="benchmarks/results/adaptation.json")
+    ap.add_argument("--save", default=None,
+                    help="folder to save each child in (<filter>-<method>), e.g. for the "
+                         "aligned-model analyses")
     ap.add_argument("--grids", default=None,
                     help="folder for a PNG per run: parent / right answer / child, 4 faces")
     args = ap.parse_args(argv)
@@ -199,6 +202,8 @@ def main(argv: list[str] | None = None) -> dict:
             row.update(measure(G, result.generator, filt, w_eval, size, judges, detector,
                                identity, effnet))
             rows.append(row)
+            if args.save:
+                result.save(Path(args.save) / f"{filt}-{key}")
             if args.grids:
                 save_grid(G, result.generator, filt, w_eval[:4], size,
                           Path(args.grids) / f"{filt}-{key}.png", reference)

@@ -128,4 +128,4 @@ def default_inverter(G: StyleGenerator) -> Inverter | None:
     except (EncoderUnavailable, EncoderMismatch, ValueError):
         return None
     encoder.requires_grad_(False).eval()
-    return lambda images: encoder(images).wplus
+    return lambda images: encoder(images.clamp(-1, 1)).wplus  # synthesis overshoots [-1, 1]
