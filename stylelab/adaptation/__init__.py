@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -125,7 +125,3 @@ def adapt(G: StyleGenerator, method: str, *, reference: torch.Tensor | Image.Ima
                         seconds=time.perf_counter() - start,
                         cpu_seconds=time.process_time() - start_cpu)
 
-
-def with_steps(config: AdaptConfig, steps: int) -> AdaptConfig:
-    """``config`` with another step count (validated)."""
-    return replace(config, steps=steps)
