@@ -58,7 +58,7 @@ def test_round_trip_fp16(tiny, tmp_path):
     assert path.with_suffix(".sha256").is_file()
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["steps"] == 7 and sidecar["config"]["kind"] == "clcae"
-    assert list_encoders() == ["tiny-test/clcae"]
+    assert "tiny-test/clcae" in list_encoders()  # beside any shipped encoder
     loaded = load_encoder("tiny-test/clcae", G=tiny)
     assert loaded.config == enc.config and loaded.generator is tiny and not loaded.training
     assert loaded.w_avg.dtype == torch.float32 and torch.equal(loaded.w_avg, enc.w_avg)
