@@ -45,6 +45,7 @@ COMPARE_SEEDS = list(range(8))
 PREVIEW_SEEDS = [0, 1, 2, 3]
 THUMB = 128
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+KEEP = (gr.skip(),) * 4  # a failed Adapt keeps the earlier preview, grid, state and summary
 
 
 def example_reference(model: str, filter_name: str) -> Image.Image:
@@ -101,6 +102,8 @@ def _finish(model: str, pipe: AdaptPipeline, result) -> tuple[str, dict, str]:
     state = {"model": model, "token": HEAVY.put(result), "name": result.name}
     info = (f"{result.method}: {result.steps} steps in {result.seconds:.0f} s; "
             f"final loss {result.history[-1]['total']:.3f}" if result.history else "no steps run")
+    if result.config.get("reference_note"):
+        info += f"; reference: {result.config['reference_note']}"
     return png_file(grid(parent, child)), state, info
 
 
@@ -137,7 +140,7 @@ def run_adapt_live(model: str, method_label: str, upload: Any, example: str | No
         reference = _reference(model, method, upload, example)
         preview_w = pipe.G.sample_w(len(PREVIEW_SEEDS), seed=0, truncation_psi=0.7)
     except Exception as exc:  # noqa: BLE001 - shown as the status line
-        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**Could not do that:** {error_message(exc)}"
+        yield *KEEP, f"**Could not do that:** {error_message(exc)}"
         return
 
     def preview(step: int, child, terms: dict) -> None:
@@ -165,7 +168,7 @@ def run_adapt_live(model: str, method_label: str, upload: Any, example: str | No
             yield png_file(image), gr.skip(), gr.skip(), gr.skip(), f"step {step} / {n_steps}"
         elif kind == "error":
             exc = rest[0]
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**Could not do that:** {error_message(exc)}"
+            yield *KEEP, f"**Could not do that:** {error_message(exc)}"
             return
         else:
             image, state, info = _finish(model, pipe, rest[0])

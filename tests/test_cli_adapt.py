@@ -30,6 +30,7 @@ def test_adapt_writes_a_model_folder(tmp_path, capsys):
     assert report["steps"] == 2 and report["model"] == str(out)
     info = json.loads((out / "adapted.json").read_text())
     assert info["parent"] == "tiny-test" and info["config"]["direction"] == "mean"  # no face
+    assert info["name"].startswith("difa-") and "no face found" in info["config"]["reference_note"]
     assert main(["generate", "--model", str(out), "--seeds", "0", "--size", "32",
                  "--out", str(tmp_path / "g")]) == 0
     assert (tmp_path / "g" / "seed0000.png").is_file()

@@ -65,8 +65,9 @@ def adapt(G: StyleGenerator, method: str, *, reference: torch.Tensor | Image.Ima
     """Adapt ``G`` (unchanged) with ``method``; returns the child as an :class:`AdaptedGenerator`.
 
     * ``"difa"``: ``reference`` (PIL or ``(1, 3, H, W)`` in [-1, 1]); ``embedder`` (default
-      :func:`load_embedder` ``()``: VGG16 style statistics and tokens); ``inverter`` images -> W+ for the
-      selective consistency (default: our e4e encoder when trained, else the term is off);
+      :func:`load_embedder` ``()``: VGG16 style statistics and tokens); ``inverter``
+      (images -> W+) for the selective consistency (default: our e4e encoder when trained,
+      else the term is off);
       ``latent``: the reference's W+ code (default: inverted) for the reference direction.
     * ``"jojo"``: ``reference``; its W+ ``latent`` (default: inverted); ``backbone`` for the
       feature matching (default ``config.backbone``).

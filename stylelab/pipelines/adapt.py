@@ -42,8 +42,8 @@ class Reference:
 
 class AdaptPipeline:
     """Adapts generator ``G``. ``embed``: DiFa's image embedding name (default VGG16 style
-    statistics, see :mod:`stylelab.adaptation.embed`); ``clip``: NADA's text-image model, loaded or by name (default: the
-    best available). Components load on first use."""
+    statistics, see :mod:`stylelab.adaptation.embed`); ``clip``: NADA's text-image model,
+    loaded or by name (default: the best available). Components load on first use."""
 
     def __init__(self, G: StyleGenerator, embed: str | None = None, clip=None):
         self.G, self.embed_name = G, embed
@@ -128,9 +128,12 @@ class AdaptPipeline:
                 kwargs["embedder"] = self.embedder()
                 if not ref.aligned:  # no face to invert: NADA's image-to-image direction
                     config = replace(config, direction="mean")
-        return adapt(self.G, method, config=config,  # type: ignore[arg-type] name=name or default_name(method, kwargs),
-                     progress=progress, preview=preview, preview_every=preview_every,
-                     stop=stop, **kwargs)
+        result = adapt(self.G, method, config=config, name=name or default_name(method, kwargs),
+                       progress=progress, preview=preview, preview_every=preview_every,
+                       stop=stop, **kwargs)
+        if method != "nada":
+            result.config["reference_note"] = ref.note
+        return result
 
     def save(self, result: AdaptedGenerator, out: str | Path | None = None) -> Path:
         """Save into ``out`` (default: the cache's ``adapted/<name>``, then loadable as
