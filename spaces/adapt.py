@@ -8,6 +8,7 @@ child lives in the stylelab cache (``adapted/<name>``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import re
 import threading
@@ -99,7 +100,10 @@ def _check(method_label: str, steps: float) -> tuple[str, int]:
 
 def _finish(model: str, pipe: AdaptPipeline, result) -> tuple[str, dict, str]:
     parent, child = pipe.compare(result.generator, COMPARE_SEEDS)
-    state = {"model": model, "token": HEAVY.put(result), "name": result.name}
+    # the session keeps a token; the store keeps the weight change only (a few MB), not the
+    # child's full copy of the generator
+    slim = dataclasses.replace(result, generator=None)
+    state = {"model": model, "token": HEAVY.put(slim), "name": result.name}
     info = (f"{result.method}: {result.steps} steps in {result.seconds:.0f} s; "
             f"final loss {result.history[-1]['total']:.3f}" if result.history else "no steps run")
     if result.config.get("reference_note"):
