@@ -36,3 +36,22 @@ def test_jojo_learns_sepia_and_keeps_the_faces(mobile, detector):
         lb, _ = detector.largest_face(b)
         eyes = np.linalg.norm(la.landmarks[36:42].mean(0) - la.landmarks[42:48].mean(0))
         assert np.linalg.norm(la.landmarks - lb.landmarks, axis=1).mean() < 0.15 * eyes
+
+
+def test_a_child_edits_with_its_parents_directions(mobile):
+    from stylelab.adaptation.adapted import child_from
+    from stylelab.pipelines.edit import EditPipeline
+
+    name = "blocks.0.conv1.bias"
+    delta = {name: 0.1 * torch.ones_like(dict(mobile.named_parameters())[name])}
+    child = child_from(mobile, delta, "test-child")
+    pipe = EditPipeline(child)
+    assert pipe.library.owner == "mobilestylegan-ffhq"
+    smile = pipe.library.get("interfacegan")  # the parent's shipped set, checked against child
+    assert "smile" in smile.names
+    w = pipe.seed_latent(3, 0.7)
+    plain = pipe.render(w)
+    edited = pipe.render(w, {"interfacegan/smile": 2.0})
+    import numpy as np
+
+    assert np.abs(np.asarray(plain, float) - np.asarray(edited, float)).mean() > 1.0
