@@ -165,6 +165,15 @@ def run_adapt_live(model: str, method_label: str, upload: Any, example: str | No
             CANCEL.finish(session, flag)
 
     threading.Thread(target=work, daemon=True).start()
+    try:
+        yield from _relay(updates, model, pipe, n_steps, flag)
+    finally:  # the page went away (Gradio closed this generator): stop the training too
+        flag.set()
+
+
+def _relay(updates: queue.Queue, model: str, pipe: AdaptPipeline, n_steps: int,
+           flag: threading.Event):
+    """Yield the browser's updates from the training thread until it ends."""
     while True:
         kind, *rest = updates.get()
         if kind == "preview":
