@@ -36,6 +36,7 @@ from .common import (
     png_file,
 )
 from .edit import SOURCES, face_source
+from .invert import upload_path
 from .limits import JOBS, LIMITS, RENDER
 from .state import CANCEL, HEAVY
 
@@ -79,9 +80,8 @@ def grid(parent: list[Image.Image], child: list[Image.Image]) -> Image.Image:
 def _reference(model: str, method: str, upload: Any, example: str | None):
     if method == "nada":
         return None
-    if upload is not None:
-        path = upload if isinstance(upload, str) else getattr(upload, "name", None) or upload
-        return path
+    if upload not in (None, ""):
+        return upload_path(upload)
     if example:
         return example_reference(model, example)
     raise ValueError("upload a reference image, or pick an example reference")
@@ -96,6 +96,14 @@ def _check(method_label: str, steps: float) -> tuple[str, int]:
     if method_label not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method_label!r}")
     return METHODS[method_label], check_steps(steps, LIMITS.max_adapt_steps)
+
+
+def _prepare(model: str, method_label: str, upload: Any, example: str | None,
+             clip: str | None, steps: float) -> tuple[str, int, AdaptPipeline, Any]:
+    """(method, steps, pipeline, reference) checked, before any training starts."""
+    method, n_steps = _check(method_label, steps)
+    pipe = _pipeline(model, clip if method == "nada" else None)
+    return method, n_steps, pipe, _reference(model, method, upload, example)
 
 
 def _finish(model: str, pipe: AdaptPipeline, result) -> tuple[str, dict, str]:
@@ -117,9 +125,7 @@ def run_adapt(model: str, method_label: str, upload: Any, example: str | None,
               request: gr.Request = None, progress: gr.Progress = gr.Progress(track_tqdm=True)
               ) -> tuple[str, dict, str]:
     """Adapt without previews (the API): (parent/child grid PNG, session state, summary)."""
-    method, steps = _check(method_label, steps)
-    pipe = _pipeline(model, clip if method == "nada" else None)
-    reference = _reference(model, method, upload, example)
+    method, steps, pipe, reference = _prepare(model, method_label, upload, example, clip, steps)
     session = getattr(request, "session_hash", None)
     flag = CANCEL.start(session)
     try:
@@ -139,9 +145,8 @@ def run_adapt_live(model: str, method_label: str, upload: Any, example: str | No
     updates: queue.Queue = queue.Queue()
     session = getattr(request, "session_hash", None)
     try:
-        method, n_steps = _check(method_label, steps)
-        pipe = _pipeline(model, clip if method == "nada" else None)
-        reference = _reference(model, method, upload, example)
+        method, n_steps, pipe, reference = _prepare(model, method_label, upload, example, clip,
+                                                    steps)
         preview_w = pipe.G.sample_w(len(PREVIEW_SEEDS), seed=0, truncation_psi=0.7)
     except Exception as exc:  # noqa: BLE001 - shown as the status line
         yield *KEEP, f"**Could not do that:** {error_message(exc)}"

@@ -160,11 +160,9 @@ def _adapted_folder(name: str) -> Path | None:
 
 def list_adapted_names() -> list[str]:
     """``adapted:<name>`` for every adapted generator saved in the cache."""
-    root = cache_dir(create=False) / "adapted"
-    if not root.is_dir():
-        return []
-    return sorted(f"{ADAPTED_PREFIX}{p.name}" for p in root.iterdir()
-                  if (p / "adapted.json").is_file())
+    from .adaptation.adapted import list_adapted  # lazy: adaptation sits above the registry
+
+    return [f"{ADAPTED_PREFIX}{p.name}" for p in list_adapted(cache_dir(create=False) / "adapted")]
 
 
 def model_status(name: str) -> str:

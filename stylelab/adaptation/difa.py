@@ -103,11 +103,16 @@ def difa_loss(G: StyleGenerator, reference: torch.Tensor, embedder: ImageEmbedde
         src_views, tgt_views = paired_crops(source, target, config.crops, step)
         with torch.no_grad():
             source_embed = embedder.embed(src_views)
+        if config.style_weight > 0 and config.crops <= 0:  # one backbone pass for both terms
+            target_embed, target_tokens = embedder.embed_and_tokens(target)
+        else:
+            target_embed = embedder.embed(tgt_views)
+            target_tokens = embedder.tokens(target) if config.style_weight > 0 else None
         terms: dict[str, torch.Tensor] = {
-            "global": directional_loss(embedder.embed(tgt_views), source_embed, direction)}
+            "global": directional_loss(target_embed, source_embed, direction)}
         total = config.global_weight * terms["global"]
-        if config.style_weight > 0:
-            terms["style"] = relaxed_emd(embedder.tokens(target), ref_tokens)
+        if target_tokens is not None:
+            terms["style"] = relaxed_emd(target_tokens, ref_tokens)
             total = total + config.style_weight * terms["style"]
         if consistency is not None:
             terms["consistency"] = consistency(source, target)

@@ -56,12 +56,26 @@ class ImageEmbedder(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         if self.clip is not None:
             return self.clip.encode_image(x)
-        x = x.clamp(-1, 1)
         if self.pooling == "deepest":
-            return F.normalize(self.backbone.embed(x), dim=-1)
-        x = F.interpolate(x, size=(self.token_size,) * 2, mode="bilinear", antialias=True,
-                          align_corners=False)
-        maps = self.backbone.features(x)
+            return F.normalize(self.backbone.embed(x.clamp(-1, 1)), dim=-1)
+        return self._pool(self.backbone.features(self._resized(x)))
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        fmap = self.backbone.features(self._resized(x), [self.token_layer])[self.token_layer]
+        return self._tokens(fmap)
+
+    def embed_and_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(embed(x), tokens(x))``, with one backbone pass when both come from its maps."""
+        if self.clip is not None or self.pooling == "deepest":
+            return self.embed(x), self.tokens(x)
+        maps = self.backbone.features(self._resized(x))
+        return self._pool(maps), self._tokens(maps[self.token_layer])
+
+    def _resized(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x.clamp(-1, 1), size=(self.token_size,) * 2, mode="bilinear",
+                             antialias=True, align_corners=False)
+
+    def _pool(self, maps: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.pooling == "stats":  # Gatys / AdaIN style statistics: channel means and stds
             pooled = [F.normalize(torch.cat([m.mean(dim=(2, 3)), m.std(dim=(2, 3))], 1), dim=-1)
                       for m in maps.values()]
@@ -69,10 +83,8 @@ class ImageEmbedder(nn.Module):
             pooled = [F.normalize(m.mean(dim=(2, 3)), dim=-1) for m in maps.values()]
         return F.normalize(torch.cat(pooled, dim=1), dim=-1)
 
-    def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x.clamp(-1, 1), size=(self.token_size,) * 2, mode="bilinear",
-                          antialias=True, align_corners=False)
-        fmap = self.backbone.features(x, [self.token_layer])[self.token_layer]
+    @staticmethod
+    def _tokens(fmap: torch.Tensor) -> torch.Tensor:
         return F.normalize(fmap.flatten(2).transpose(1, 2), dim=-1)  # (N, H*W, C)
 
     def train(self, mode: bool = True) -> ImageEmbedder:
