@@ -160,7 +160,8 @@ def _adapted_folder(name: str) -> Path | None:
 
 def list_adapted_names() -> list[str]:
     """``adapted:<name>`` for every adapted generator saved in the cache."""
-    from .adaptation.adapted import list_adapted  # lazy: adaptation sits above the registry
+    # lazy: adaptation sits above the registry
+    from .adaptation.adapted import list_adapted
 
     return [f"{ADAPTED_PREFIX}{p.name}" for p in list_adapted(cache_dir(create=False) / "adapted")]
 
