@@ -100,12 +100,14 @@ class AdaptedGenerator:
         return directory
 
 
-def child_from(parent: StyleGenerator, delta: dict[str, torch.Tensor], name: str
-               ) -> StyleGenerator:
-    """The parent plus ``delta``, named ``adapted:<name>`` with ``parent_name`` set."""
+def child_from(parent: StyleGenerator, delta: dict[str, torch.Tensor], name: str,
+               parent_digest: str | None = None) -> StyleGenerator:
+    """The parent plus ``delta``, named ``adapted:<name>`` with ``parent_name`` and
+    ``parent_digest`` (the parent's :func:`generator_digest`) set."""
     child = apply_generator_delta(parent, delta).eval()
     child.model_name = f"adapted:{name}"
     child.parent_name = parent.model_name
+    child.parent_digest = parent_digest or generator_digest(parent)
     child.shares_styles = not any(k.startswith("affines.") for k in delta)
     child.default_truncation = parent.default_truncation
     return child
@@ -115,9 +117,10 @@ def make_adapted(parent: StyleGenerator, tuned: StyleGenerator, *, method: str, 
                  name: str, **info) -> AdaptedGenerator:
     """Package a trained copy ``tuned`` of ``parent`` (``info``: the optional fields)."""
     delta = weight_delta(parent, tuned)
-    child = child_from(parent, delta, name)
-    return AdaptedGenerator(child, parent.model_name, generator_digest(parent), method, config,
-                            delta, name=name, **info)
+    digest = generator_digest(parent)
+    child = child_from(parent, delta, name, digest)
+    return AdaptedGenerator(child, parent.model_name, digest, method, config, delta, name=name,
+                            **info)
 
 
 def read_info(directory: str | Path) -> dict:
@@ -150,7 +153,7 @@ def load_adapted(directory: str | Path, device: str | torch.device = "cpu",
         raise CacheError(f"{directory} was adapted from other {info['parent']} weights than "
                          "the installed ones (parent digest differs); adapt it again")
     try:
-        child = child_from(G, delta, directory.name)
+        child = child_from(G, delta, directory.name, info["parent_digest"])
     except KeyError as exc:
         raise CacheError(f"{directory}: {exc.args[0]}") from None
     return AdaptedGenerator(child.to(device), info["parent"], info["parent_digest"],
