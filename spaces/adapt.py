@@ -218,6 +218,42 @@ def apply_to_face(model: str, state: dict | None, source: str, seed: float, trun
     return png_file(before), png_file(after), note
 
 
+MIX_SHAPES = {"parent (photo domain)": "parent", "adapted model": "child"}
+
+
+def _pair(model: str, state: dict | None):
+    """(parent, child) to mix: this session's adapted result for ``model``, else ``model``
+    itself when it is a saved adapted model (with its parent)."""
+    from stylelab.adaptation.adapted import child_from
+
+    G = HUB.generator(model)
+    if state and state.get("model") == model:
+        result = _adapted(state, model)
+        return G, child_from(G, result.delta, result.name or "session", result.parent_digest)
+    parent = getattr(G, "parent_name", None)
+    if parent:
+        return HUB.generator(parent), G
+    raise ValueError("adapt the model first, or pick a saved adapted model in the Model menu "
+                     "(it is mixed with its parent)")
+
+
+@friendly_errors
+def mix_domains(model: str, state: dict | None, source: str, seed: float, truncation: float,
+                inverted: dict | None, shape_label: str, cut: float, softness: float) -> str:
+    """The current face with the shape (coarse layers) of one model and the appearance (fine
+    layers) of the other: a PNG file."""
+    if shape_label not in MIX_SHAPES:
+        raise ValueError(f"shape from must be one of {list(MIX_SHAPES)}, got {shape_label!r}")
+    for label, value in (("cut", cut), ("softness", softness)):
+        if not isinstance(value, (int, float)) or value != value:
+            raise ValueError(f"{label} must be a number, got {value!r}")
+    parent, child = _pair(model, state)
+    face = face_source(model, source, seed, truncation, inverted)
+    pipe = AdaptPipeline(parent)
+    return png_file(pipe.mix(child, face.w, shape_from=MIX_SHAPES[shape_label],
+                             cut=float(cut), softness=float(softness)))
+
+
 @friendly_errors
 def save_adapted(model: str, state: dict | None, name: str) -> tuple[str, Any]:
     """Save into the cache as ``adapted:<name>``; returns (message, model picker update)."""
@@ -293,6 +329,20 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
             after = gr.Image(label="Adapted", format="png", elem_id="adapt-after")
         apply_note = gr.Markdown(elem_id="adapt-apply-note")
         apply_status = gr.Markdown(elem_id="adapt-apply-status")
+        gr.Markdown("### Mix domains: shape from one model, appearance from the other\n"
+                    "W+ entries below the cut (coarse: shape, pose) come from one model, the "
+                    "rest (fine: colour, texture) from the other. Works on this session's "
+                    "adapted model, or on a saved one picked in the Model menu.")
+        with gr.Row():
+            shape = gr.Radio(list(MIX_SHAPES), value=list(MIX_SHAPES)[0], label="Shape from",
+                             elem_id="adapt-mix-shape")
+            cut = CheckedSlider(0, facts.num_ws, min(7, facts.num_ws), step=1,
+                                label="Cut (W+ entry)", elem_id="adapt-mix-cut")
+            softness = CheckedSlider(0, 4, 0, step=0.5, label="Softness",
+                                     elem_id="adapt-mix-softness")
+            mix = gr.Button("Mix", elem_id="adapt-mix")
+        mixed = gr.Image(label="Hybrid", format="png", elem_id="adapt-mixed")
+        mix_status = gr.Markdown(elem_id="adapt-mix-status")
         with gr.Row():
             name = gr.Textbox(label="Save as (name)", elem_id="adapt-name")
             save = gr.Button("Save", elem_id="adapt-save")
@@ -307,5 +357,7 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
         apply_inputs = [model, adapted, source, seed, truncation, inverted]
         connect(apply.click, apply_to_face, apply_inputs, [before, after, apply_note],
                 apply_status, "adapt_apply", **RENDER)
+        connect(mix.click, mix_domains, [*apply_inputs, shape, cut, softness], [mixed],
+                mix_status, "adapt_mix", **RENDER)
         connect(save.click, save_adapted, [model, adapted, name], [saved, model], save_status,
                 "adapt_save")

@@ -152,6 +152,22 @@ class AdaptPipeline:
             adapted += to_pil(child.synthesis(w, size=self.size))
         return parent, adapted
 
+    @torch.inference_mode()
+    def mix(self, child: StyleGenerator, w: torch.Tensor, *, shape_from: str = "parent",
+            cut: float = 7, softness: float = 0.0) -> Image.Image:
+        """The face ``w`` (W or W+) rendered by a layer-swap hybrid of this pipeline's
+        generator and ``child`` (aligned with it): the coarse layers (below W+ entry ``cut``:
+        shape, pose) of ``shape_from`` ("parent" or "child"), the fine ones (appearance) of
+        the other; ``softness`` > 0 blends across the cut (:func:`stylelab.aligned.hybrid`).
+        :class:`~stylelab.aligned.NotAlignedError` when ``child`` was not adapted from it."""
+        from ..aligned import hybrid
+
+        if shape_from not in ("parent", "child"):
+            raise ValueError(f"shape_from must be 'parent' or 'child', got {shape_from!r}")
+        pair = (self.G, child) if shape_from == "parent" else (child, self.G)
+        G = hybrid(*pair, cut, softness)
+        return to_pil(G.synthesis(w.to(G.device), size=self.size))[0]
+
 
 def default_name(method: str, kwargs: dict) -> str:
     """``<method>-<target text>-<time>`` (file-name safe)."""

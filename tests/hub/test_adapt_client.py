@@ -102,3 +102,53 @@ def test_apply_before_adapting_is_explained(hub: Hub) -> None:
     fresh = Client(hub.url, verbose=False)  # a new session: nothing adapted yet
     with pytest.raises(Exception, match="adapt the model first"):
         fresh.predict("tiny-test", "Seed", 5, 0.7, api_name="/adapt_apply")
+
+
+PARENT_SHAPE, CHILD_SHAPE = "parent (photo domain)", "adapted model"
+
+
+def mix(client: Client, model: str = "tiny-test", shape: str = PARENT_SHAPE, cut: float = 3,
+        softness: float = 0):
+    return client.predict(model, "Seed", 5, 0.7, shape, cut, softness, api_name="/adapt_mix")
+
+
+def test_mix_domains_ends_are_the_two_models(client: Client, adapted) -> None:
+    before, after, _ = client.predict("tiny-test", "Seed", 5, 0.7, api_name="/adapt_apply")
+    parent, child = pixels(before), pixels(after)
+    all_child = pixels(mix(client, cut=0))              # every layer from the adapted model
+    all_parent = pixels(mix(client, cut=11))            # tiny-test has 11 W+ entries
+    assert np.abs(all_child - child).mean() < 1 and np.abs(all_parent - parent).mean() < 1
+    middle = pixels(mix(client, cut=3))
+    assert np.abs(middle - parent).mean() > 0.1 and np.abs(middle - child).mean() > 0.1
+    flipped = pixels(mix(client, shape=CHILD_SHAPE, cut=3, softness=1))
+    assert np.abs(flipped - middle).mean() > 0.1
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"cut": 99}, "cut must be between 0 and 11"),
+    ({"cut": -1}, "cut must be between"),
+    ({"softness": -2}, "softness"),
+    ({"shape": "nobody"}, "not in the list of choices"),
+])
+def test_mix_bad_input_is_explained(client: Client, hub: Hub, adapted, kwargs: dict,
+                                    message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        mix(client, **kwargs)
+    assert hub.alive()
+
+
+def test_mix_needs_an_adapted_model(hub: Hub) -> None:
+    from gradio_client import Client
+
+    fresh = Client(hub.url, verbose=False)
+    with pytest.raises(Exception, match="adapt the model first, or pick a saved adapted"):
+        mix(fresh)
+
+
+def test_mix_a_saved_child_with_its_parent(client: Client, adapted) -> None:
+    client.predict("tiny-test", "tiny-mixable", api_name="/adapt_save")
+    # the session's result belongs to tiny-test: the saved child is mixed with its parent
+    shape_parent = pixels(mix(client, model="adapted:tiny-mixable", cut=3))
+    assert np.abs(shape_parent - pixels(mix(client, cut=3))).mean() < 1  # the same pair
+    child_only = pixels(mix(client, model="adapted:tiny-mixable", cut=0))
+    assert np.abs(child_only - shape_parent).mean() > 0.1

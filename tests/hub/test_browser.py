@@ -286,7 +286,8 @@ def test_local_edit_tab_transplants_a_region(hub: Hub, browser: Browser) -> None
 
 def test_adapt_tab_trains_with_previews(hub: Hub, browser: Browser) -> None:
     """Start a short adaptation from an example reference: previews while it trains, then
-    the parent/child grid; apply it to a seed; a bad name to save is explained."""
+    the parent/child grid; apply it to a seed; mix the domains both ways; a bad name to
+    save is explained."""
     page = open_hub(browser, hub.url)
     page.get_by_role("tab", name="Adapt").click()
     page.locator("#adapt-steps input[type=number]").fill("6")
@@ -300,6 +301,13 @@ def test_adapt_tab_trains_with_previews(hub: Hub, browser: Browser) -> None:
                            timeout=30_000)
     assert page.evaluate(IMG_SRC, "#adapt-before img") != page.evaluate(IMG_SRC,
                                                                         "#adapt-after img")
+    page.click("#adapt-mix")  # shape of the parent, appearance of the child, cut at 7
+    page.wait_for_function(LOADED_IMAGES, arg=["#adapt-mixed img", 1], timeout=30_000)
+    page.get_by_label("adapted model").check()
+    first = page.evaluate(IMG_SRC, "#adapt-mixed img")
+    page.click("#adapt-mix")
+    page.wait_for_function(f"() => document.querySelector('#adapt-mixed img')?.src !== "
+                           f"{first!r}", timeout=30_000)
     page.locator("#adapt-name textarea").fill("../x")
     page.click("#adapt-save")
     page.locator("#adapt-save-status", has_text="letters, digits").wait_for(timeout=15_000)
