@@ -118,7 +118,8 @@ def landmark_error(corr: Correspondence, query_landmarks: np.ndarray,
                    exemplar_landmarks: np.ndarray, image_size: int) -> dict[str, float]:
     """Landmark accuracy of a correspondence: the query's landmarks ``(N, K, 2)`` mapped into
     the exemplar against the exemplar's own ``(N, K, 2)``, in units of the exemplar's
-    inter-ocular distance (68-point layout). "all": mean over every landmark; "reliable":
+    inter-ocular distance (68-point layout). "all" / "median": mean / median over every
+    landmark; "reliable":
     over those in reliable cells; "reliable_fraction"; "pck10": fraction within 0.1."""
     q = torch.as_tensor(np.asarray(query_landmarks), dtype=torch.float32)
     e = torch.as_tensor(np.asarray(exemplar_landmarks), dtype=torch.float32)
@@ -129,6 +130,7 @@ def landmark_error(corr: Correspondence, query_landmarks: np.ndarray,
     cell = (q / image_size).clamp(0, 1 - 1e-6)
     rows = (cell[..., 1] * hq).long() * wq + (cell[..., 0] * wq).long()
     ok = torch.gather(corr.reliable, 1, rows)
-    return {"all": float(err.mean()), "pck10": float((err < 0.1).float().mean()),
+    return {"all": float(err.mean()), "median": float(err.median()),
+            "pck10": float((err < 0.1).float().mean()),
             "reliable": float(err[ok].mean()) if ok.any() else float("nan"),
             "reliable_fraction": float(ok.float().mean())}

@@ -20,6 +20,7 @@ from ..adaptation import (
     load_embedder,
 )
 from ..adaptation.loop import MAX_STEPS, Preview
+from ..aligned.correspondence import Correspondence
 from ..faces import ALIGN_MAX_SIDE, NoFaceError, align_face, load_image
 from ..images import from_pil, to_pil
 from ..models.base import StyleGenerator
@@ -167,6 +168,31 @@ class AdaptPipeline:
         pair = (self.G, child) if shape_from == "parent" else (child, self.G)
         G = hybrid(*pair, cut, softness)
         return to_pil(G.synthesis(w.to(G.device), size=self.size))[0]
+
+
+    @torch.inference_mode()
+    def correspondence(self, w: torch.Tensor, exemplar, *, backbone=None,
+                       layer: str = "relu4_3", masked: bool = True, temperature: float = 0.02
+                       ) -> tuple[Correspondence, Image.Image]:
+        """Cross-domain correspondence from the face ``w`` (``(1, w_dim)`` or W+, rendered by
+        this pipeline's generator) to an ``exemplar`` image (path, bytes or PIL: e.g. a
+        stylised face; its largest face is aligned when one is found) by masked attention
+        over ``backbone`` (default VGG16) feature maps ``layer``. Returns the
+        :class:`~stylelab.aligned.Correspondence` and the exemplar warped to the face's
+        layout (unreliable cells filled from the face). A file that is not an image raises
+        the loader's ValueError before any work."""
+        from ..aligned import correspond, fill_unreliable, warp
+        from ..perceptual import load_backbone
+
+        example = from_pil(self.reference(exemplar, "difa").image, self.size).to(self.G.device)
+        face = self.G.synthesis(w.to(self.G.device), size=self.size).clamp(-1, 1)
+        net = backbone or load_backbone("vgg16", self.G.device)
+        fq, fe = (net.features(x, [layer])[layer] for x in (face, example))
+        corr = correspond(fq, fe, masked=masked, temperature=temperature)
+        warped = fill_unreliable(corr, warp(corr, example), face, example)
+        warped = torch.nn.functional.interpolate(warped, size=self.size, mode="bilinear",
+                                                 align_corners=False)
+        return corr, to_pil(warped.clamp(-1, 1))[0]
 
 
 def default_name(method: str, kwargs: dict) -> str:

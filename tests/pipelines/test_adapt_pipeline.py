@@ -46,3 +46,30 @@ def test_mix_refuses_strangers_and_bad_options(tiny, child):
         pipe.mix(stranger, w)
     with pytest.raises(ValueError, match="shape_from"):
         pipe.mix(child, w, shape_from="both")
+
+
+def test_correspondence_to_an_uploaded_exemplar(tiny, tmp_path):
+    from stylelab.images import to_pil
+    from stylelab.testing.perceptual import tiny_backbone
+
+    pipe = AdaptPipeline(tiny)
+    w = tiny.sample_w(1, seed=4)
+    with torch.no_grad():
+        to_pil(tiny.synthesis(w, size=pipe.size).clamp(-1, 1))[0].save(tmp_path / "ex.png")
+    corr, warped = pipe.correspondence(w, tmp_path / "ex.png", backbone=tiny_backbone(),
+                                       layer="c2", temperature=0.01)
+    side = pipe.size // 4
+    assert corr.attention.shape == (1, side * side, side * side)
+    assert (corr.attention.argmax(-1) == torch.arange(side * side)).float().mean() > 0.9
+    assert warped.size == (pipe.size, pipe.size)
+
+
+def test_correspondence_exemplar_that_is_not_an_image(tiny, tmp_path):
+    from stylelab.faces import NotAnImageError
+    from stylelab.testing.perceptual import tiny_backbone
+
+    bad = tmp_path / "exemplar.png"
+    bad.write_text("hello")
+    with pytest.raises(NotAnImageError):
+        AdaptPipeline(tiny).correspondence(tiny.sample_w(1), bad, backbone=tiny_backbone(),
+                                           layer="c2")
