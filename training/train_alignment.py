@@ -170,6 +170,27 @@ def load_checkpoint(folder: Path, model: torch.nn.Module,
     return Progress(step, float(info["cpu_seconds"]), float(info["wall_seconds"]))
 
 
+def resume(runner: Runner, run_dir: Path, model: torch.nn.Module,
+           optimizer: torch.optim.Optimizer, fresh: bool) -> Progress:
+    """The checkpoint in ``run_dir`` restored into ``model`` and ``optimizer`` (unless
+    ``fresh``), said on the main process; a new :class:`Progress` when there is none."""
+    progress = None if fresh else load_checkpoint(run_dir, model, optimizer)
+    progress = progress or Progress()
+    if progress.step and runner.is_main:
+        print(f"resuming from step {progress.step} ({run_dir})", flush=True)
+    return progress
+
+
+def add_run_args(p: argparse.ArgumentParser, out_help: str = "exported file") -> None:
+    """The options every training script shares: device, threads, folders, --fresh, --tiny."""
+    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--run-dir", type=Path, default=None, help="checkpoint folder")
+    p.add_argument("--out", type=Path, default=None, help=out_help)
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--tiny", action="store_true", help="tiny models, a few steps (tests)")
+
+
 def command_line() -> str:
     return " ".join(shlex.quote(a) for a in ["python", *sys.argv])
 
@@ -270,12 +291,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--psi-min", type=float, default=0.5)
     p.add_argument("--eval-n", type=int, default=128, help="held-out pairs for the metrics")
     p.add_argument("--save-every", type=int, default=100)
-    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--run-dir", type=Path, default=None, help="checkpoint folder")
-    p.add_argument("--out", type=Path, default=None, help="exported aligner file")
-    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
-    p.add_argument("--tiny", action="store_true", help="tiny models, a few steps (tests)")
+    add_run_args(p, "exported aligner file")
     args = p.parse_args(argv)
     return with_tiny_defaults(args, argv, TINY)
 
@@ -312,10 +328,7 @@ def main(argv: list[str] | None = None) -> dict:
     aligner = build(args, G).to(runner.device)  # before the optimiser state is loaded
     params = [p for p in aligner.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=args.lr)
-    progress = None if args.fresh else load_checkpoint(run_dir, aligner, optimizer)
-    progress = progress or Progress()
-    if progress.step and runner.is_main:
-        print(f"resuming from step {progress.step} ({run_dir})", flush=True)
+    progress = resume(runner, run_dir, aligner, optimizer, args.fresh)
     model, optimizer = runner.prepare(aligner, optimizer)
     done0 = progress.step
 

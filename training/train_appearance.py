@@ -28,10 +28,10 @@ from pathlib import Path
 
 import torch
 from train_alignment import (
-    Progress,
     Runner,
+    add_run_args,
     command_line,
-    load_checkpoint,
+    resume,
     setup,
     train_loop,
     with_tiny_defaults,
@@ -69,12 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--temperature", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=100)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--run-dir", type=Path, default=None)
-    p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--fresh", action="store_true")
-    p.add_argument("--tiny", action="store_true")
+    add_run_args(p, "exported appearance measure")
     args = p.parse_args(argv)
     return with_tiny_defaults(args, argv, TINY)
 
@@ -108,10 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
                                              size=args.size)).to(runner.device)
     before = retrieval_accuracy(model, held.to(runner.device))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    progress = None if args.fresh else load_checkpoint(run_dir, model, optimizer)
-    progress = progress or Progress()
-    if progress.step and runner.is_main:
-        print(f"resuming from step {progress.step} ({run_dir})", flush=True)
+    progress = resume(runner, run_dir, model, optimizer, args.fresh)
     model, optimizer = runner.prepare(model, optimizer)
     done0 = progress.step
 

@@ -31,6 +31,7 @@ import torch
 from train_alignment import (
     Progress,
     Runner,
+    add_run_args,
     eval_seeds,
     load_checkpoint,
     render_pairs,
@@ -96,12 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "CLCAE from e4e: same pyramid, w head and map2style blocks)")
     p.add_argument("--eval-n", type=int, default=32, help="held-out faces for the metrics")
     p.add_argument("--save-every", type=int, default=50)
-    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--run-dir", type=Path, default=None, help="checkpoint folder")
-    p.add_argument("--out", type=Path, default=None, help="exported encoder file")
-    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
-    p.add_argument("--tiny", action="store_true", help="tiny models, a few steps (tests)")
+    add_run_args(p, "exported encoder file")
     args = p.parse_args(argv)
     return with_tiny_defaults(args, argv, TINY)
 
