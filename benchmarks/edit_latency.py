@@ -82,8 +82,8 @@ def main() -> None:
             for i, value in enumerate([0.0, *strengths]):  # first call warms the tab up
                 values[slot] = value
                 start = time.perf_counter()
-                client.predict(MODEL, "Seed", 0, 0.7, 0, pipe.G.num_ws - 1, [], *values,
-                               api_name="/slider")
+                client.predict(MODEL, "Seed", 0, 0.7, 0, pipe.G.num_ws - 1, [], "whole image",
+                               *values, api_name="/slider")
                 if i:
                     hub.append(time.perf_counter() - start)
         finally:

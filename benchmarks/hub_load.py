@@ -114,7 +114,8 @@ def request_args(target: Target, client: int, i: int):
     movable = [k for k, key in enumerate(target.keys) if key.startswith("ganspace/")]
     strengths = [0.0] * (len(target.keys) + 1)
     strengths[movable[i % len(movable)]] = 1.0 + 0.25 * (client % 4)
-    return "/slider", (target.model, "Seed", seed, 0.7, 0, target.num_ws - 1, [], *strengths)
+    return "/slider", (target.model, "Seed", seed, 0.7, 0, target.num_ws - 1, [], "whole image",
+                       *strengths)
 
 
 def run_load(url: str, target: Target, clients: int = 20, requests: int = 10) -> LoadResult:

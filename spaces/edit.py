@@ -10,7 +10,10 @@ import gradio as gr
 import torch
 from PIL import Image
 
+from stylelab.faces.regions import REGIONS
 from stylelab.hashing import content_digest
+from stylelab.images import from_pil
+from stylelab.local import face_region_mask
 from stylelab.lru import LRUCache
 from stylelab.pipelines.edit import EditPipeline, SliderSpec, check_seed
 from stylelab.pipelines.generate import layer_range
@@ -60,12 +63,29 @@ def face_source(model: str, source: str, seed: float, truncation: float,
     return Face(pipe, w, None, content_digest(model, w))
 
 
+WHOLE = "whole image"
+
+
+def _region_mask(face: Face, region: str | None) -> torch.Tensor | None:
+    """The mask of ``region`` on the current face (None for the whole image); dlib finds the
+    face on its unedited render (the average face's regions when it finds none)."""
+    if region in (None, "", WHOLE):
+        return None
+    if region not in REGIONS:
+        raise ValueError(f"region must be {WHOLE!r} or one of {', '.join(REGIONS)}")
+    image = from_pil(BEFORE.get_or_create(face.key, lambda: face.pipe.render(
+        face.w, delta=face.delta, features=face.features)))
+    return face_region_mask(image, region, fallback=True)
+
+
 def _render(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
             custom: dict | None, start: float, stop: float, conditions: list[str] | None,
-            strengths: tuple, with_before: bool) -> tuple[str | None, str]:
+            region: str | None, strengths: tuple, with_before: bool) -> tuple[str | None, str]:
     """(before or None, after) as PNG files. ``strengths`` follow
-    :meth:`EditPipeline.sliders`, then the custom slider."""
-    pipe, w, delta, key, features = face_source(model, source, seed, truncation, inverted)
+    :meth:`EditPipeline.sliders`, then the custom slider; ``region``: edit only inside it."""
+    face = face_source(model, source, seed, truncation, inverted)
+    pipe, w, delta, key, features = face
+    mask = _region_mask(face, region)
     specs = pipe.sliders()
     if len(strengths) != len(specs) + 1:
         raise ValueError(f"expected {len(specs) + 1} slider values, got {len(strengths)}")
@@ -88,19 +108,19 @@ def _render(model: str, source: str, seed: float, truncation: float, inverted: d
             key, lambda: pipe.render(w, delta=delta, features=features)))
     after = pipe.render(w, values, layers=(layers.start, layers.stop),
                         conditions=conditions or [], custom=direction, delta=delta,
-                        features=features)
+                        features=features, mask=mask)
     return before, png_file(after)
 
 
 @friendly_errors
 def edit(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
          custom: dict | None, start: float, stop: float, conditions: list[str] | None,
-         *strengths: float, progress: gr.Progress = gr.Progress(track_tqdm=True)
-         ) -> tuple[str, str]:
+         region: str | None, *strengths: float,
+         progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, str]:
     """(before, after) at 256px. For a generator without shipped directions, the first use
     of a set computes it (labelling faces for InterFaceGAN/StyleSpace) with a progress bar."""
     return _render(model, source, seed, truncation, inverted, custom, start, stop, conditions,
-                   strengths, with_before=True)
+                   region, strengths, with_before=True)
 
 
 def _strength(value: Any) -> float:
@@ -111,12 +131,12 @@ def _strength(value: Any) -> float:
 @friendly_errors
 def slider_edit(model: str, source: str, seed: float, truncation: float,
                 inverted: dict | None, custom: dict | None, start: float, stop: float,
-                conditions: list[str] | None, *strengths: float,
+                conditions: list[str] | None, region: str | None, *strengths: float,
                 progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
     """What releasing a slider does: only the "after" image is rendered and sent (the
     "before" face has not changed)."""
     return _render(model, source, seed, truncation, inverted, custom, start, stop, conditions,
-                   strengths, with_before=False)[1]
+                   region, strengths, with_before=False)[1]
 
 
 @friendly_errors
@@ -193,6 +213,8 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
             stop = CheckedSlider(0, last, last, step=1, label="W+ layers to", elem_id="edit-stop")
             conditions = gr.CheckboxGroup(pipe.attributes(), label="Keep unchanged (conditional)",
                                           elem_id="edit-conditions")
+            region = gr.Dropdown([WHOLE, *REGIONS], value=WHOLE, label="Edit only inside",
+                                 elem_id="edit-region")
         sliders: list[gr.Slider] = []
         groups = (("interfacegan", "Attributes (InterFaceGAN)"), ("ganspace", "GANSpace PCA"),
                   ("stylespace", "StyleSpace channels"))
@@ -226,14 +248,14 @@ def _wire(c: dict) -> None:
     """Connect the Edit tab's events (``c``: build_tab's components)."""
     sliders, custom_slider = c["sliders"], c["custom_slider"]
     inputs = [c["model"], c["source"], c["seed"], c["truncation"], c["inverted"], c["custom"],
-              c["start"], c["stop"], c["conditions"], *sliders, custom_slider]
+              c["start"], c["stop"], c["conditions"], c["region"], *sliders, custom_slider]
     outputs, status = [c["before"], c["after"]], c["status"]
     connect(c["show"].click, edit, inputs, outputs, status, "edit", **RENDER)
     for i, slider in enumerate([*sliders, custom_slider, c["start"], c["stop"]]):
         connect(slider.release, slider_edit, inputs, [c["after"]], status,
                 "slider" if i == 0 else None, show_progress="minimal", **RENDER)
     connect(c["truncation"].release, edit, inputs, outputs, status, **RENDER)
-    for control in (c["source"], c["conditions"]):
+    for control in (c["source"], c["conditions"], c["region"]):
         connect(control.change, edit, inputs, outputs, status, **RENDER)
     connect(c["seed"].submit, edit, inputs, outputs, status, **RENDER)
     last = c["last"]

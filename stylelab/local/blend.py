@@ -16,6 +16,7 @@ reconstruction).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -74,23 +75,40 @@ def _wplus(G: StyleGenerator, w: torch.Tensor) -> torch.Tensor:
     return G.to_wplus(w.to(G.device))
 
 
+def _other(G: StyleGenerator, other: torch.Tensor | Mapping[str, torch.Tensor], n: int
+           ) -> torch.Tensor | dict[str, torch.Tensor]:
+    """``other`` as W+ or as checked S codes, with ``n`` faces (one face is repeated)."""
+    if isinstance(other, Mapping):
+        G.check_styles(other)
+        count = len(next(iter(other.values())))
+        values = {k: v.to(G.device) for k, v in other.items()}
+    else:
+        values = _wplus(G, other)
+        count = values.shape[0]
+    if count not in (1, n):
+        raise ValueError("the other latent must be one face or one per base face")
+    if isinstance(values, dict):
+        return {k: v.expand(n, -1) for k, v in values.items()}
+    return values.expand(n, -1, -1)
+
+
 @torch.no_grad()
-def blend(G: StyleGenerator, base: torch.Tensor, other: torch.Tensor, mask: torch.Tensor,
+def blend(G: StyleGenerator, base: torch.Tensor,
+          other: torch.Tensor | Mapping[str, torch.Tensor], mask: torch.Tensor,
           config: LocalConfig = LocalConfig(), size: int | None = None) -> LocalResult:
-    """Blend ``other`` into ``base`` inside ``mask`` (module doc). ``base``/``other``: W or
-    W+ latents of ``G`` (other's batch 1 or the same as base's); ``mask``: ``(H, W)`` in
-    [0, 1], 1 = take ``other``."""
+    """Blend ``other`` into ``base`` inside ``mask`` (module doc). ``base``: W or W+ latents
+    of ``G``; ``other``: W, W+ or S codes (a StyleSpace edit), batch 1 or the same as
+    base's; ``mask``: ``(H, W)`` in [0, 1], 1 = take ``other``."""
     size = G.check_size(size or G.resolution)
     layer = pick_layer(G, size, config.layer)
     res = G.feature_layer(layer).resolution
-    base_p, other_p = _wplus(G, base), _wplus(G, other)
-    if other_p.shape[0] not in (1, base_p.shape[0]):
-        raise ValueError("the other latent must be one face or one per base face")
-    other_p = other_p.expand(base_p.shape[0], -1, -1)
+    base_p = _wplus(G, base)
+    other_p = _other(G, other, base_p.shape[0])
     mask = check_mask(mask)
     m = resize_mask(mask, res, config.feather).to(base_p)[None, None]
     f_base = G.features(base_p, layers=[layer])[layer]
-    f_other = G.features(other_p, layers=[layer])[layer]
+    f_other = (G.features(styles=other_p, layers=[layer]) if isinstance(other_p, dict)
+               else G.features(other_p, layers=[layer]))[layer]
     blended = {layer: m * f_other + (1 - m) * f_base}
     later = base_p if config.later == "base" else other_p
     after = G.synthesis(later, size=size, features_in=blended)
@@ -107,10 +125,12 @@ def transplant(G: StyleGenerator, w: torch.Tensor, reference: torch.Tensor, mask
     return blend(G, w, reference, mask, config, size)
 
 
-def masked_edit(G: StyleGenerator, w: torch.Tensor, edited: torch.Tensor, mask: torch.Tensor,
+def masked_edit(G: StyleGenerator, w: torch.Tensor,
+                edited: torch.Tensor | Mapping[str, torch.Tensor], mask: torch.Tensor,
                 config: LocalConfig = LocalConfig(later="other"), size: int | None = None
                 ) -> LocalResult:
-    """An edit (``edited``: the edited latent of ``w``) applied only inside ``mask``."""
+    """An edit (``edited``: the edited W / W+ latent of ``w``, or its edited S codes)
+    applied only inside ``mask``."""
     return blend(G, w, edited, mask, config, size)
 
 

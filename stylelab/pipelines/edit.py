@@ -172,13 +172,21 @@ class EditPipeline:
                layers: tuple[int, int] | None = None, conditions=(),
                custom: Direction | None = None,
                delta: dict[str, torch.Tensor] | None = None,
-               features: dict[str, torch.Tensor] | None = None) -> Image.Image:
+               features: dict[str, torch.Tensor] | None = None,
+               mask: torch.Tensor | None = None) -> Image.Image:
         """The edited face at ``self.size`` as a PIL image. ``w``: (1, w_dim) or W+;
         ``delta``: PTI weights; ``features``: a CLCAE inversion's F, moved with the edit
-        (``f + G_k(edited) - G_k(w)``, :func:`~stylelab.encoders.shift_features`)."""
+        (``f + G_k(edited) - G_k(w)``, :func:`~stylelab.encoders.shift_features`);
+        ``mask``: ``(H, W)`` in [0, 1]: the edit only inside it, blended in feature space
+        and composited so that the outside stays pixel-identical
+        (:func:`stylelab.local.masked_edit`; the W+ code only, without ``features``)."""
         G = self.generator_for(delta)
         w = w.to(G.device)
         latent = apply_edits(G, w, self.edits(strengths or {}, layers, conditions, custom))
+        if mask is not None:
+            from ..local import masked_edit
+
+            return to_pil(masked_edit(G, w, latent, mask, size=self.size).after)[0]
         f_in = shift_features(G, features, w, latent) if features else None
         return to_pil(G.synthesis(latent, size=self.size, features_in=f_in))[0]
 

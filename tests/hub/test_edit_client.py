@@ -28,14 +28,14 @@ def slider_keys(model: str) -> list[str]:
 
 
 def call_edit(client: Client, model: str, values: dict[str, float], *, seed=0, start=0,
-              stop=None, conditions=(), source="Seed", custom_value=0.0):
+              stop=None, conditions=(), source="Seed", custom_value=0.0, region="whole image"):
     keys = slider_keys(model)
     unknown = set(values) - set(keys)
     assert not unknown, unknown
     stop = stop if stop is not None else get_edit_pipeline(model).G.num_ws - 1
     strengths = [values.get(k, 0.0) for k in keys] + [custom_value]
-    return client.predict(model, source, seed, 0.7, start, stop, list(conditions), *strengths,
-                          api_name="/edit")
+    return client.predict(model, source, seed, 0.7, start, stop, list(conditions), region,
+                          *strengths, api_name="/edit")
 
 
 def pixels(path: str) -> np.ndarray:
@@ -61,7 +61,8 @@ def test_slider_endpoint_returns_the_edited_face(client: Client) -> None:
     keys = slider_keys("tiny-test")
     values = [0.0] * (len(keys) + 1)
     values[keys.index("ganspace/pc0")] = 3.0
-    after = client.predict("tiny-test", "Seed", 0, 0.7, 0, 10, [], *values, api_name="/slider")
+    after = client.predict("tiny-test", "Seed", 0, 0.7, 0, 10, [], "whole image", *values,
+                           api_name="/slider")
     _, expected = call_edit(client, "tiny-test", {"ganspace/pc0": 3.0})
     assert np.abs(pixels(after) - pixels(expected)).mean() < 0.5
 
@@ -109,3 +110,17 @@ def test_real_model_named_edits(real_hub: Hub) -> None:
     assert diff.shape == (256, 256) and diff.mean() > 1.0
     lower, upper = diff[150:210, 80:176].mean(), diff[20:80].mean()
     assert lower > upper  # the mouth region moves more than the forehead/hair
+
+
+def test_region_keeps_the_edit_inside(client: Client) -> None:
+    """"Edit only inside: mouth": the outside stays pixel-identical (the tiny faces have no
+    dlib face: the average face's mouth region is used)."""
+    before, whole = call_edit(client, "tiny-test", {"ganspace/pc0": 3.0})
+    _, inside = call_edit(client, "tiny-test", {"ganspace/pc0": 3.0}, region="mouth")
+    a, b, c = pixels(before), pixels(whole), pixels(inside)
+    changed = np.abs(c - a).sum(-1) > 6
+    assert changed.any() and changed.mean() < 0.5 * (np.abs(b - a).sum(-1) > 6).mean()
+    rows = np.nonzero(changed.any(1))[0]
+    assert rows.min() > a.shape[0] // 2  # the mouth is in the lower half of an aligned face
+    with pytest.raises(Exception, match="not in the list of choices"):
+        call_edit(client, "tiny-test", {"ganspace/pc0": 3.0}, region="elbow")

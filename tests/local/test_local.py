@@ -88,6 +88,23 @@ def test_masked_edit_and_layer_choice(tiny):
         transplant(tiny, w, tiny.sample_w(3, seed=0), square_mask(), size=64)
 
 
+def test_masked_edit_of_stylespace_codes(tiny):
+    """An S edit (a dict of styles) inside the mask equals the W edit it was made from."""
+    w = tiny.sample_w(2, seed=3)
+    edited = w + 0.8 * torch.randn(1, tiny.w_dim, generator=torch.Generator().manual_seed(0))
+    by_w = masked_edit(tiny, w, edited, square_mask(), size=64)
+    by_s = masked_edit(tiny, w, tiny.w_to_s(edited), square_mask(), size=64)
+    assert torch.allclose(by_w.after, by_s.after, atol=1e-5)
+    one = masked_edit(tiny, w, tiny.w_to_s(edited[:1]), square_mask(), size=64)  # broadcast
+    assert torch.allclose(one.after[0], by_w.after[0], atol=1e-5)
+    outside = by_s.mask < 1e-6
+    assert torch.equal(by_s.after[0][:, outside], by_s.before[0][:, outside])
+    bad = dict(tiny.w_to_s(edited))
+    bad.pop(next(iter(bad)))
+    with pytest.raises(ValueError, match="style"):
+        masked_edit(tiny, w, bad, square_mask(), size=64)
+
+
 def test_cli_local_with_a_painted_mask(tmp_path, capsys):
     import json
 
