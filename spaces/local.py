@@ -128,7 +128,8 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
             run = gr.Button("Transplant", variant="primary", elem_id="local-run")
         editor = gr.ImageEditor(label="Mask (paint white where the reference goes; used with "
                                 "'Painted mask')", type="numpy", elem_id="local-editor",
-                                brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"))
+                                brush=gr.Brush(default_size=16, colors=["#ffffff"],
+                                               color_mode="fixed"))
         status = gr.Markdown(elem_id="local-status")
         with gr.Row():
             before = gr.Image(label="Before", format="png", elem_id="local-before")

@@ -280,8 +280,59 @@ def test_local_edit_tab_transplants_a_region(hub: Hub, browser: Browser) -> None
                                                                         "#local-after img")
     page.click("#local-paint")  # the current face becomes the mask editor's background
     page.locator("#local-editor canvas").first.wait_for(timeout=30_000)
+    paint_stroke(page, "#local-editor canvas")  # across the upper left of the face
+    page.locator("#local-region input").fill("Painted")
+    page.get_by_role("option", name=PAINTED).wait_for(timeout=10_000)
+    page.locator("#local-region input").press("Enter")
+    old_mask = page.evaluate(IMG_SRC, "#local-mask img")
+    page.click("#local-run")
+    page.wait_for_function(f"() => document.querySelector('#local-mask img')?.src !== "
+                           f"{old_mask!r}", timeout=60_000)
+    page.wait_for_function(LOADED_IMAGES, arg=["#local-before img, #local-after img, "
+                                              "#local-mask img", 3], timeout=60_000)
+    stats = page.evaluate(MASK_STATS)
+    assert stats["painted"] > 0.002 and stats["lower_right"] < 0.001  # only where painted
+    assert stats["changed_inside"] > 0 and stats["changed_outside"] == 0
     assert not page.external_requests  # type: ignore[attr-defined]
     page.close()
+
+
+PAINTED = "Painted mask (draw below)"
+# mask coverage, and before/after pixel changes inside vs (well) outside the painted mask
+MASK_STATS = """() => {
+  const grab = (sel) => { const img = document.querySelector(sel);
+    const c = document.createElement('canvas'); c.width = img.naturalWidth;
+    c.height = img.naturalHeight; const x = c.getContext('2d'); x.drawImage(img, 0, 0);
+    return x.getImageData(0, 0, c.width, c.height); };
+  const m = grab('#local-mask img'), b = grab('#local-before img'), a = grab('#local-after img');
+  let painted = 0, lowerRight = 0, inside = 0, outside = 0, n = m.width * m.height;
+  for (let y = 0; y < m.height; y++) for (let x = 0; x < m.width; x++) {
+    const i = 4 * (y * m.width + x), v = m.data[i];
+    const diff = Math.abs(a.data[i] - b.data[i]) + Math.abs(a.data[i + 1] - b.data[i + 1]);
+    if (v > 128) { painted++; if (x > m.width * 0.6 && y > m.height * 0.6) lowerRight++;
+                   if (diff > 0) inside++; }
+    if (v === 0 && diff > 0) outside++;
+  }
+  return {painted: painted / n, lower_right: lowerRight / n, changed_inside: inside,
+          changed_outside: outside};
+}"""
+
+
+def paint_stroke(page: Page, selector: str) -> None:
+    """Drag the brush across the upper-left part of the image, which the editor's canvas
+    shows centred, about as tall as the canvas."""
+    canvas = page.locator(selector).first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box is not None
+    side = box["height"] * 0.8
+    left, top = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
+    page.mouse.move(left + side * 0.25, top + side * 0.3)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(left + side * (0.25 + 0.02 * k), top + side * (0.3 + 0.01 * k), steps=2)
+    page.mouse.up()
+    page.wait_for_timeout(1500)  # the editor commits the stroke to its layer
 
 
 def test_adapt_tab_trains_with_previews(hub: Hub, browser: Browser) -> None:
