@@ -273,15 +273,12 @@ def _cmd_local(args: argparse.Namespace) -> None:
 def _cmd_adapt(args: argparse.Namespace) -> None:
     import json
 
+    from .adaptation.adapted import check_destination
     from .pipelines.adapt import AdaptPipeline
 
     out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not (out / "adapted.json").is_file() and (
-            not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"--out {out} exists and is not an adapted generator folder; "
-                         "choose another path")
-    if out is not None and (out / "adapted.json").is_file() and not args.overwrite:
-        raise ValueError(f"{out} already holds an adapted generator; pass --overwrite")
+    if out is not None:
+        check_destination(out, args.overwrite)  # before any training
     pipe = AdaptPipeline.from_name(args.model, embed=args.embed, clip=args.clip)
     result = pipe.adapt(args.method, reference=args.reference, source_text=args.source_text,
                         target_text=args.target_text, steps=args.steps, align=not args.no_align)

@@ -49,6 +49,20 @@ def is_adapted_dir(path: str | Path) -> bool:
     return (Path(path) / INFO).is_file()
 
 
+def check_destination(directory: str | Path, overwrite: bool = True) -> None:
+    """Where an adapted generator may be saved: a new path, an empty folder, or (with
+    ``overwrite``) an adapted generator folder. ValueError otherwise (never a user's other
+    files)."""
+    directory = Path(directory)
+    if not directory.exists() or (directory.is_dir() and not any(directory.iterdir())):
+        return
+    if not (directory.is_dir() and is_adapted_dir(directory)):
+        raise ValueError(f"{directory} exists and is not an adapted generator folder; "
+                         "choose another path")
+    if not overwrite:
+        raise ValueError(f"{directory} already holds an adapted generator; pass --overwrite")
+
+
 @dataclass
 class AdaptedGenerator:
     """The result of :func:`stylelab.adaptation.adapt`.
@@ -82,10 +96,7 @@ class AdaptedGenerator:
         """Write the folder (atomically: a half-written folder never appears). An existing
         folder is replaced only if it holds an adapted generator; any other is refused."""
         directory = Path(directory)
-        if directory.exists() and not (directory.is_dir() and (
-                is_adapted_dir(directory) or not any(directory.iterdir()))):
-            raise FileExistsError(f"{directory} exists and is not an adapted generator folder; "
-                                  "choose another path")
+        check_destination(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
         try:

@@ -161,7 +161,7 @@ def test_load_refuses_corrupt_and_foreign_folders(tiny, reference, embedder, tmp
     other = tmp_path / "photos"
     other.mkdir()
     (other / "x.txt").write_text("keep me")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(ValueError, match="not an adapted generator folder"):
         result.save(other)  # never overwrites a folder that is not ours
     assert (other / "x.txt").read_text() == "keep me"
     with pytest.raises(ValueError, match="not an adapted generator"):
