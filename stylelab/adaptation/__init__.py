@@ -10,6 +10,7 @@ aligned child whose every sample is the parent's sample in a new style.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -43,6 +44,13 @@ __all__ = ["AdaptConfig", "AdaptedGenerator", "DEFAULT_EMBED", "DiFaConfig", "Im
            "JoJoConfig", "METHODS", "NADAConfig", "adapt", "adapted_root", "apply_filter",
            "embedder_from", "generator_digest", "is_adapted_dir", "list_adapted",
            "list_filters", "list_methods", "load_adapted", "load_embedder"]
+
+
+def default_name(method: str, target_text: str | None = None) -> str:
+    """``<method>[-<target text>]-<time>``, file-name safe: the name a child gets when none is
+    given (``adapted:<name>`` once saved in the cache)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{method}-{target_text or ''}".strip().lower())
+    return f"{stem[:40].strip('-')}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def list_methods() -> list[str]:
@@ -118,7 +126,7 @@ def adapt(G: StyleGenerator, method: str, *, reference: torch.Tensor | Image.Ima
     result = train(G, step_loss, config, names, desc=f"adapt {method}", progress=progress,
                    preview=preview, preview_every=preview_every, stop=stop,
                    checkpoint=checkpoint, select=select)
-    label = name or f"{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    label = name or default_name(method, target_text)
     return make_adapted(G, result.tuned, method=method, name=label,
                         config={**asdict(config), **extra},
                         reference_sha256=reference_sha256(ref) if ref is not None else None,

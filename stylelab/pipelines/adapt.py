@@ -3,7 +3,6 @@ DiFa / JoJoGAN / StyleGAN-NADA, save into the cache, and render parent / child c
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,8 +26,6 @@ from ..models.base import StyleGenerator
 from ..optim import StopCheck
 from ..registry import DEFAULT_MODEL, load_generator
 from .checks import check_steps
-
-NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass
@@ -129,7 +126,7 @@ class AdaptPipeline:
                 kwargs["embedder"] = self.embedder()
                 if not ref.aligned:  # no face to invert: NADA's image-to-image direction
                     config = replace(config, direction="mean")
-        result = adapt(self.G, method, config=config, name=name or default_name(method, kwargs),
+        result = adapt(self.G, method, config=config, name=name,
                        progress=progress, preview=preview, preview_every=preview_every,
                        stop=stop, **kwargs)
         if method != "nada":
@@ -194,11 +191,3 @@ class AdaptPipeline:
                                                  align_corners=False)
         return corr, to_pil(warped.clamp(-1, 1))[0]
 
-
-def default_name(method: str, kwargs: dict) -> str:
-    """``<method>-<target text>-<time>`` (file-name safe)."""
-    import time
-
-    text = kwargs.get("target_text") or ""
-    stem = NAME.sub("-", f"{method}-{text}".strip().lower())[:40].strip("-")
-    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
