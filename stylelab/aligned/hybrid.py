@@ -26,8 +26,8 @@ def layer_weights(G: StyleGenerator, cut: float, softness: float = 0.0) -> dict[
     if not 0 <= cut <= G.num_ws:
         raise ValueError(f"cut must be between 0 and {G.num_ws} (the model's W+ entries), "
                          f"got {cut}")
-    if softness < 0:
-        raise ValueError(f"softness must be >= 0, got {softness}")
+    if not 0 <= softness < float("inf"):
+        raise ValueError(f"softness must be a finite number >= 0, got {softness}")
     out = {}
     for layer in G.style_layers:
         if softness == 0:

@@ -48,7 +48,8 @@ def test_soft_blend_is_between(tiny, fine_child, w):
 
 
 @pytest.mark.parametrize("cut,softness,match", [(-1, 0, "between 0 and"), (99, 0, "between 0"),
-                                                (3, -1, "softness")])
+                                                (3, -1, "softness"),
+                                                (3, float("inf"), "finite")])
 def test_bad_cuts_are_refused(tiny, fine_child, cut, softness, match):
     with pytest.raises(ValueError, match=match):
         hybrid(tiny, fine_child.generator, cut, softness)
