@@ -25,5 +25,5 @@ def test_clcae_reconstructs_held_out_faces_and_f_adds_detail(mobile, held_out):
         with_f = mobile.synthesis(out.wplus, size=256, features_in=out.f).clamp(-1, 1)
     assert out.f and set(out.f) <= {layer.name for layer in mobile.feature_layers}
     got_wplus, got_f = float(psnr(plain, faces).mean()), float(psnr(with_f, faces).mean())
-    assert got_wplus > 16.5, got_wplus
-    assert got_f > got_wplus + 0.5, (got_f, got_wplus)
+    assert got_wplus > 17.0, got_wplus  # training report: 19.26 dB on 32 held-out faces
+    assert got_f > 25.0 and got_f > got_wplus + 5, (got_f, got_wplus)  # report: 27.86 dB
