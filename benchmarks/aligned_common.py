@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from adaptation import landmarks, pixel_distance  # noqa: F401  (benchmarks/adaptation.py)
 
 from stylelab.adaptation import apply_filter
 from stylelab.faces.attributes import landmark_attributes
-from stylelab.images import to_uint8
 
 SIZE = 256
 BANDS = {"coarse": (0, 7), "middle": (7, 13), "fine": (13, 99)}  # W+ entries (4-16, 32-64, 128+ px)
@@ -40,19 +40,6 @@ def known_answer(child_name: str, parent_images: torch.Tensor) -> torch.Tensor |
 
 def small(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=64, mode="area")
-
-
-def pixel_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (small(a) - small(b)).abs().mean(dim=(1, 2, 3))
-
-
-def landmarks(detector, images: torch.Tensor) -> list[np.ndarray | None]:
-    """Per image the (68, 2) landmarks of the largest face dlib finds, or None."""
-    out = []
-    for arr in to_uint8(images):
-        faces = detector.detect(arr)
-        out.append(max(faces, key=lambda f: f.area).landmarks if faces else None)
-    return out
 
 
 def iod(lmk: np.ndarray) -> float:

@@ -66,6 +66,13 @@ def face_source(model: str, source: str, seed: float, truncation: float,
 WHOLE = "whole image"
 
 
+def _before(face: Face) -> Image.Image:
+    """The unedited face, rendered once per face (cached as an image: a PNG file's ring slot
+    is reused later)."""
+    return BEFORE.get_or_create(face.key, lambda: face.pipe.render(
+        face.w, delta=face.delta, features=face.features))
+
+
 def _region_mask(face: Face, region: str | None) -> torch.Tensor | None:
     """The mask of ``region`` on the current face (None for the whole image); dlib finds the
     face on its unedited render (the average face's regions when it finds none)."""
@@ -73,9 +80,7 @@ def _region_mask(face: Face, region: str | None) -> torch.Tensor | None:
         return None
     if region not in REGIONS:
         raise ValueError(f"region must be {WHOLE!r} or one of {', '.join(REGIONS)}")
-    image = from_pil(BEFORE.get_or_create(face.key, lambda: face.pipe.render(
-        face.w, delta=face.delta, features=face.features)))
-    return face_region_mask(image, region, fallback=True)
+    return face_region_mask(from_pil(_before(face)), region, fallback=True)
 
 
 def _render(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
@@ -84,7 +89,7 @@ def _render(model: str, source: str, seed: float, truncation: float, inverted: d
     """(before or None, after) as PNG files. ``strengths`` follow
     :meth:`EditPipeline.sliders`, then the custom slider; ``region``: edit only inside it."""
     face = face_source(model, source, seed, truncation, inverted)
-    pipe, w, delta, key, features = face
+    pipe, w, delta, _, features = face
     mask = _region_mask(face, region)
     specs = pipe.sliders()
     if len(strengths) != len(specs) + 1:
@@ -102,10 +107,7 @@ def _render(model: str, source: str, seed: float, truncation: float, inverted: d
     layers = layer_range(pipe.G, start, stop)
     for note in pipe.ignored_conditions(values, conditions or []):
         gr.Warning(note)
-    before = None
-    if with_before:  # cached as an image: a PNG file's ring slot is reused later
-        before = png_file(BEFORE.get_or_create(
-            key, lambda: pipe.render(w, delta=delta, features=features)))
+    before = png_file(_before(face)) if with_before else None
     after = pipe.render(w, values, layers=(layers.start, layers.stop),
                         conditions=conditions or [], custom=direction, delta=delta,
                         features=features, mask=mask)

@@ -102,13 +102,18 @@ def _grid_xy(size: tuple[int, int]) -> torch.Tensor:
     return torch.stack([xs.flatten(), ys.flatten()], 1)
 
 
+def _cells(corr: Correspondence, points: torch.Tensor, image_size: int) -> torch.Tensor:
+    """The query-grid cell (row of the attention) each point ``(N, K, 2)`` falls in."""
+    hq, wq = corr.query_size
+    cell = (points / image_size).clamp(0, 1 - 1e-6)
+    return (cell[..., 1] * hq).long() * wq + (cell[..., 0] * wq).long()
+
+
 def warp_points(corr: Correspondence, points: torch.Tensor, image_size: int) -> torch.Tensor:
     """Query points ``(N, K, 2)`` (x, y pixels of a ``image_size`` image) -> the exemplar
     positions they correspond to ``(N, K, 2)`` (expected position under the attention row
     of the query cell each point falls in)."""
-    hq, wq = corr.query_size
-    cell = (points / image_size).clamp(0, 1 - 1e-6)
-    rows = (cell[..., 1] * hq).long() * wq + (cell[..., 0] * wq).long()   # (N, K)
+    rows = _cells(corr, points, image_size)                              # (N, K)
     att = torch.gather(corr.attention, 1,
                        rows[..., None].expand(-1, -1, corr.attention.shape[-1]))
     return att @ _grid_xy(corr.exemplar_size).to(att) * image_size
@@ -126,10 +131,7 @@ def landmark_error(corr: Correspondence, query_landmarks: np.ndarray,
     mapped = warp_points(corr, q, image_size)
     eyes = (e[:, 36:42].mean(1) - e[:, 42:48].mean(1)).norm(dim=-1)          # (N,)
     err = (mapped - e).norm(dim=-1) / eyes[:, None]                          # (N, K)
-    hq, wq = corr.query_size
-    cell = (q / image_size).clamp(0, 1 - 1e-6)
-    rows = (cell[..., 1] * hq).long() * wq + (cell[..., 0] * wq).long()
-    ok = torch.gather(corr.reliable, 1, rows)
+    ok = torch.gather(corr.reliable, 1, _cells(corr, q, image_size))
     return {"all": float(err.mean()), "median": float(err.median()),
             "pck10": float((err < 0.1).float().mean()),
             "reliable": float(err[ok].mean()) if ok.any() else float("nan"),

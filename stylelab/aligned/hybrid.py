@@ -15,7 +15,7 @@ import copy
 import torch
 
 from ..models.base import StyleGenerator, module_key
-from .pair import check_aligned, lineage
+from .pair import as_generator, shared_lineage
 
 
 def layer_weights(G: StyleGenerator, cut: float, softness: float = 0.0) -> dict[str, float]:
@@ -48,7 +48,8 @@ def hybrid(shape: StyleGenerator, appearance: StyleGenerator, cut: float,
     the style layers (mapping, constant input) come from ``shape``. The result is a plain
     :class:`StyleGenerator` (eval, gradients off) whose latents and directions are the
     shared parent's."""
-    shape, appearance = check_aligned(shape, appearance)
+    shape, appearance = as_generator(shape), as_generator(appearance)
+    digest = shared_lineage(shape, appearance)
     weights = layer_weights(shape, cut, softness)
     out = copy.deepcopy(shape).requires_grad_(False).eval()
     params, other = dict(out.named_parameters()), dict(appearance.named_parameters())
@@ -65,6 +66,6 @@ def hybrid(shape: StyleGenerator, appearance: StyleGenerator, cut: float,
     out.model_name = f"hybrid:{shape.model_name}|{appearance.model_name}@{cut:g}"
     out.parent_name = getattr(shape, "parent_name", None) or getattr(
         appearance, "parent_name", None) or shape.model_name
-    out.parent_digest = lineage(shape)
+    out.parent_digest = digest
     out.shares_styles = all(getattr(g, "shares_styles", True) for g in (shape, appearance))
     return out

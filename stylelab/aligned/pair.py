@@ -30,17 +30,25 @@ def lineage(G: StyleGenerator | AdaptedGenerator) -> str:
     return getattr(G, "parent_digest", None) or generator_digest(G)
 
 
-def check_aligned(a: StyleGenerator | AdaptedGenerator, b: StyleGenerator | AdaptedGenerator
-                  ) -> tuple[StyleGenerator, StyleGenerator]:
-    """Both as generators; :class:`NotAlignedError` unless they share a lineage and layout."""
-    a, b = as_generator(a), as_generator(b)
+def shared_lineage(a: StyleGenerator, b: StyleGenerator) -> str:
+    """The parent digest two generators share (each computed once); :class:`NotAlignedError`
+    unless they share a lineage and layout."""
     if [(s.name, s.channels) for s in a.style_layers] != \
             [(s.name, s.channels) for s in b.style_layers]:
         raise NotAlignedError(f"{a.model_name} and {b.model_name} have different architectures; "
                               "aligned models are a parent and children adapted from it")
-    if lineage(a) != lineage(b):
+    digest = lineage(a)
+    if digest != lineage(b):
         raise NotAlignedError(
             f"{b.model_name} was not fine-tuned from these {a.model_name} weights (parent "
             "digests differ): pair a child with the parent it was adapted from "
             f"({getattr(b, 'parent_name', None) or getattr(a, 'parent_name', None) or '?'})")
+    return digest
+
+
+def check_aligned(a: StyleGenerator | AdaptedGenerator, b: StyleGenerator | AdaptedGenerator
+                  ) -> tuple[StyleGenerator, StyleGenerator]:
+    """Both as generators; :class:`NotAlignedError` unless they share a lineage and layout."""
+    a, b = as_generator(a), as_generator(b)
+    shared_lineage(a, b)
     return a, b

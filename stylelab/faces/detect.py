@@ -214,17 +214,17 @@ class FaceDetector:
         return Face((x0, y0, x1, y1), pts, kind)
 
 
-_default: FaceDetector | None = None
+_defaults: dict[bool, FaceDetector] = {}
 _default_lock = threading.Lock()
 
 
-def default_detector() -> FaceDetector:
-    """The process-wide :class:`FaceDetector` (models loaded on first use)."""
-    global _default
+def default_detector(cnn_fallback: bool = True) -> FaceDetector:
+    """The process-wide :class:`FaceDetector` (one per ``cnn_fallback``; models loaded on
+    first use, once)."""
     with _default_lock:
-        if _default is None:
-            _default = FaceDetector()
-        return _default
+        if cnn_fallback not in _defaults:
+            _defaults[cnn_fallback] = FaceDetector(cnn_fallback=cnn_fallback)
+        return _defaults[cnn_fallback]
 
 
 def detect_faces(image: Image.Image | np.ndarray) -> list[Face]:

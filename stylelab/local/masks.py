@@ -38,11 +38,11 @@ def face_region_mask(image: torch.Tensor, region: str, size: int | None = None,
     """The ``region`` mask of a rendered face ``(1, 3, S, S)`` in [-1, 1] (landmarks by dlib).
     No face found: ValueError, or with ``fallback`` the regions of the average FFHQ-aligned
     face (:func:`~stylelab.faces.identity.canonical_landmarks`)."""
-    from ..faces.detect import FaceDetector
+    from ..faces.detect import default_detector
     from ..images import to_uint8
 
     side = image.shape[-1]
-    faces = FaceDetector(cnn_fallback=False).detect(to_uint8(image[:1])[0])
+    faces = default_detector(cnn_fallback=False).detect(to_uint8(image[:1])[0])
     landmarks = faces[0].landmarks if faces else None
     if landmarks is None and fallback:
         from ..faces.identity import canonical_landmarks
