@@ -2,7 +2,7 @@
 
 Set at import time, so the notebook kernels nbmake starts inherit it:
 
-- ``STYLELAB_SMOKE=1``: the notebooks use small sizes (each finishes in about a minute on a
+- ``STYLELAB_SMOKE=1``: the notebooks use small sizes (most finish in about a minute on a
   2-core CPU);
 - ``FACEAPI_WEIGHTS``: the face-api.js weights in ``../shared/weights/faceapi`` beside the
   checkout, when that folder exists (otherwise ``FaceAttributes`` looks them up itself);
