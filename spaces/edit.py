@@ -19,6 +19,7 @@ from stylelab.pipelines.edit import EditPipeline, SliderSpec, check_seed
 from stylelab.pipelines.generate import layer_range
 
 from .common import HUB, CheckedSlider, connect, friendly_errors, load_model, png_file
+from .gate import INTERACTIVE, RENDERS
 from .invert import cancel, upload_path
 from .limits import JOBS, LIMITS, RENDER
 from .state import CANCEL, inverted_delta
@@ -69,8 +70,11 @@ WHOLE = "whole image"
 def _before(face: Face) -> Image.Image:
     """The unedited face, rendered once per face (cached as an image: a PNG file's ring slot
     is reused later)."""
-    return BEFORE.get_or_create(face.key, lambda: face.pipe.render(
-        face.w, delta=face.delta, features=face.features))
+    def render() -> Image.Image:
+        with RENDERS.slot(INTERACTIVE):
+            return face.pipe.render(face.w, delta=face.delta, features=face.features)
+
+    return BEFORE.get_or_create(face.key, render)
 
 
 def _region_mask(face: Face, region: str | None) -> torch.Tensor | None:
@@ -108,9 +112,10 @@ def _render(model: str, source: str, seed: float, truncation: float, inverted: d
     for note in pipe.ignored_conditions(values, conditions or []):
         gr.Warning(note)
     before = png_file(_before(face)) if with_before else None
-    after = pipe.render(w, values, layers=(layers.start, layers.stop),
-                        conditions=conditions or [], custom=direction, delta=delta,
-                        features=features, mask=mask)
+    with RENDERS.slot(INTERACTIVE):
+        after = pipe.render(w, values, layers=(layers.start, layers.stop),
+                            conditions=conditions or [], custom=direction, delta=delta,
+                            features=features, mask=mask)
     return before, png_file(after)
 
 

@@ -17,6 +17,7 @@ from .common import (
     parse_size,
     png_file,
 )
+from .gate import BULK, RENDERS
 from .limits import LIMITS, RENDER
 
 SPACES = {"W": "w", "W+": "w+"}
@@ -28,8 +29,13 @@ def generate(model: str, seeds: str, truncation: float, size: int | str,
     """Gallery items ``(image, "seed N, ψ T")``, one per seed (at most LIMITS.max_seeds)."""
     pipe, _ = load_model(model)
     seeds = parse_seeds(seeds if isinstance(seeds, str) else str(seeds), LIMITS.max_seeds)
-    images = pipe.generate(seeds, truncation, parse_size(size))
-    return [(png_file(img), f"seed {seed}, ψ {float(truncation):g}") for seed, img in images]
+    faces = pipe.iter_generate(seeds, truncation, parse_size(size), batch_size=1)
+    gallery = []
+    for _ in seeds:  # one render place per face: sliders need not wait for a whole batch
+        with RENDERS.slot(BULK):
+            seed, image = next(faces)
+        gallery.append((png_file(image), f"seed {seed}, ψ {float(truncation):g}"))
+    return gallery
 
 
 @friendly_errors
@@ -38,7 +44,9 @@ def mix(model: str, seed_a: int, seed_b: int, start: int, stop: int, truncation:
         ) -> tuple[Image.Image, Image.Image, Image.Image]:
     """Images A, B and A with B's styles on W+ layers ``start..stop``."""
     pipe, _ = load_model(model)
-    return pipe.mix(_seed(seed_a), _seed(seed_b), (start, stop), truncation, parse_size(size))
+    with RENDERS.slot(BULK):
+        return pipe.mix(_seed(seed_a), _seed(seed_b), (start, stop), truncation,
+                        parse_size(size))
 
 
 @friendly_errors
@@ -49,7 +57,8 @@ def interpolate(model: str, seed_a: int, seed_b: int, steps: int, space: str, st
     if space not in SPACES:
         raise ValueError(f"space must be one of {list(SPACES)}, got {space!r}")
     pipe, _ = load_model(model)
-    return pipe.interpolation(_seed(seed_a), _seed(seed_b), steps, SPACES[space],
+    with RENDERS.slot(BULK):
+        return pipe.interpolation(_seed(seed_a), _seed(seed_b), steps, SPACES[space],
                               (start, stop), truncation, parse_size(size))
 
 

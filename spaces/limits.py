@@ -32,7 +32,8 @@ class HubLimits:
     max_upload_mb: int  # largest uploaded file
     session_ttl_s: int  # how long an idle session's inverted face is kept
     max_heavy: int  # PTI weight deltas kept at once (about 30 MB each), all sessions together
-    render_concurrency: int  # cheap renders (Generate, sliders) run at once
+    render_concurrency: int  # cheap render requests admitted at once (they wait in the gate)
+    render_slots: int  # renders computed at once (spaces/gate.py: the rest wait, sliders first)
     job_concurrency: int  # long jobs (inversion, custom directions, text edits) run at once
     max_clip_models: int  # CLIP models kept loaded
     max_sessions: int  # browser sessions whose state Gradio keeps (oldest dropped first)
@@ -47,7 +48,8 @@ def read_limits() -> HubLimits:
         max_upload_mb=_env_int("STYLELAB_HUB_MAX_UPLOAD_MB", 25),
         session_ttl_s=_env_int("STYLELAB_HUB_SESSION_TTL", 1800),
         max_heavy=_env_int("STYLELAB_HUB_MAX_PTI", 8),
-        render_concurrency=_env_int("STYLELAB_HUB_RENDER_THREADS", 4),
+        render_concurrency=_env_int("STYLELAB_HUB_RENDER_THREADS", 32),
+        render_slots=_env_int("STYLELAB_HUB_RENDER_SLOTS", 1),
         job_concurrency=_env_int("STYLELAB_HUB_JOB_THREADS", 1),
         max_clip_models=_env_int("STYLELAB_HUB_MAX_CLIP", 2),
         max_sessions=_env_int("STYLELAB_HUB_MAX_SESSIONS", 200),

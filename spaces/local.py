@@ -25,6 +25,7 @@ from stylelab.pipelines.edit import check_seed
 
 from .common import CheckedSlider, connect, friendly_errors, load_model, png_file
 from .edit import SOURCES, face_source
+from .gate import BULK, INTERACTIVE, RENDERS
 from .limits import RENDER
 
 PAINTED = "Painted mask (draw below)"
@@ -73,7 +74,8 @@ def local_edit(model: str, source: str, seed: float, truncation: float, inverted
         pick_layer(G, size, layer)  # a layer of another model: a clear message
     config = LocalConfig(layer=None if layer in (AUTO, None, "") else layer,
                          keep_outside=bool(keep_outside))
-    result = transplant(G, face.w, reference, mask, config, size)
+    with RENDERS.slot(BULK):
+        result = transplant(G, face.w, reference, mask, config, size)
     change = local_change(result.before, result.after, result.mask)
     notes.insert(0, f"layer **{result.layer}**; change inside / outside the mask "
                     f"{change['inside']:.3f} / {change['outside']:.4f}; seam "
@@ -90,7 +92,8 @@ def paint_on_face(model: str, source: str, seed: float, truncation: float,
                   inverted: dict | None) -> dict:
     """The mask editor with the current face as its background, no strokes yet."""
     face = face_source(model, source, seed, truncation, inverted)
-    image = face.pipe.render(face.w, delta=face.delta, features=face.features)
+    with RENDERS.slot(INTERACTIVE):
+        image = face.pipe.render(face.w, delta=face.delta, features=face.features)
     return {"background": np.asarray(image), "layers": [], "composite": np.asarray(image)}
 
 
