@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from .fileio import atomic_write
 from .models.validate import first_non_finite
 
 
@@ -54,13 +55,17 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def save_checked(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> str:
-    """Write ``tensors`` as safetensors atomically, plus its ``.sha256``; return the digest."""
+    """Write ``tensors`` as safetensors, plus its ``.sha256``; return the digest.
+
+    Each file is written under a private temporary name and renamed into place, so
+    processes converting the same weights at once never mix their writes (conversions are
+    deterministic: whichever file and sidecar win, they agree)."""
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
-    digest = sha256_file(tmp)
-    os.replace(tmp, path)
-    path.with_suffix(".sha256").write_text(digest + "\n")
+    with atomic_write(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+        digest = sha256_file(tmp)
+        with atomic_write(path.with_suffix(".sha256")) as sidecar:
+            sidecar.write_text(digest + "\n")
     return digest
 
 

@@ -82,6 +82,28 @@ def test_checked_file_roundtrip_and_corruption(tmp_path):
         load_checked(path)
 
 
+def _convert(path: str) -> None:  # a spawned process: module-level, picklable
+    for _ in range(20):
+        save_checked(__import__("pathlib").Path(path), {"a": torch.arange(1_000_000.0)})
+
+
+def test_processes_converting_the_same_weights_at_once_do_not_collide(tmp_path):
+    """Two benchmarks (or a hub and a CLI) converting one file at once: before, both wrote
+    ``x.safetensors.tmp`` and one rename failed with FileNotFoundError."""
+    import multiprocessing
+
+    path = tmp_path / "x.safetensors"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_convert, args=(str(path),)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert load_checked(path)["a"][-1] == 999_999
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["x.safetensors", "x.sha256"]
+
+
 def test_cache_dir_not_writable(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

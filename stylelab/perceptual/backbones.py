@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -230,16 +229,7 @@ def converted_state(key: str, build: Callable[[], dict[str, torch.Tensor]],
     if path.exists():
         return load_checked(path)
     state = build()
-    # a private name, then renamed: processes converting at once never mix their writes (the
-    # conversion is deterministic, so whichever file and sidecar win, they agree)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.safetensors")
-    try:
-        save_checked(tmp, state, metadata)
-        os.replace(tmp.with_suffix(".sha256"), path.with_suffix(".sha256"))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp.with_suffix(".sha256").unlink(missing_ok=True)
+    save_checked(path, state, metadata)  # safe when processes convert at once
     return state
 
 

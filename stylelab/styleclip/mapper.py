@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..clip.base import ClipError, TextImageModel
+from ..fileio import atomic_write
 from ..models.base import StyleGenerator
 from ..models.stylespace import latent_signature
 from ..optim import StopCheck, flush_denormals, stopped
@@ -208,9 +209,9 @@ def save_checkpoint(path: str | Path, mapper: LatentMapper, optimizer: torch.opt
             "signature": latent_signature(G, "w"), "clip": clip.name,
             "num_ws": str(G.num_ws), "w_dim": str(G.w_dim),
             "config": json.dumps(asdict(config)), "history": json.dumps(history[-2000:])}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), meta)
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
+                  meta)
     return path
 
 
