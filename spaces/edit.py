@@ -77,7 +77,7 @@ def _before(face: Face) -> Image.Image:
     return BEFORE.get_or_create(face.key, render)
 
 
-def _region_mask(face: Face, region: str | None) -> torch.Tensor | None:
+def region_mask(face: Face, region: str | None) -> torch.Tensor | None:
     """The mask of ``region`` on the current face (None for the whole image); dlib finds the
     face on its unedited render (the average face's regions when it finds none)."""
     if region in (None, "", WHOLE):
@@ -94,7 +94,7 @@ def _render(model: str, source: str, seed: float, truncation: float, inverted: d
     :meth:`EditPipeline.sliders`, then the custom slider; ``region``: edit only inside it."""
     face = face_source(model, source, seed, truncation, inverted)
     pipe, w, delta, _, features = face
-    mask = _region_mask(face, region)
+    mask = region_mask(face, region)
     specs = pipe.sliders()
     if len(strengths) != len(specs) + 1:
         raise ValueError(f"expected {len(specs) + 1} slider values, got {len(strengths)}")
@@ -247,7 +247,7 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
         # spaces.flow imports this module, so it is imported here rather than at the top
         from .flow import build_accordion
 
-        build_accordion(model, source, seed, truncation, inverted, after, status)
+        build_accordion(model, source, seed, truncation, inverted, region, after, status)
         _wire(locals())  # inside the Tab: the API's invisible buttons must not sit in gr.Tabs
 
 

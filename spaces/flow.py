@@ -12,7 +12,7 @@ from stylelab.flows import ATTRIBUTES
 from stylelab.images import to_pil
 
 from .common import HUB, CheckedSlider, connect, friendly_errors, png_file
-from .edit import face_source
+from .edit import face_source, region_mask
 from .limits import JOBS, RENDER
 
 #: slider ranges (the flow clamps requests to what it was trained on, and says so)
@@ -42,16 +42,18 @@ def measure_face(model: str, source: str, seed: float, truncation: float,
 
 @friendly_errors
 def flow_apply(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
-               *values: float, progress: gr.Progress = gr.Progress(track_tqdm=True)
-               ) -> tuple[str, str]:
+               region: str | None, *values: float,
+               progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, str]:
     """(after image, notes): the face moved to the slider values that differ from its
-    measured ones (every slider is a target; unchanged ones hold their attribute)."""
+    measured ones (every slider is a target; unchanged ones hold their attribute), only
+    inside the Edit tab's "Edit only inside" region when one is picked."""
     if len(values) != len(ATTRIBUTES):
         raise ValueError(f"expected {len(ATTRIBUTES)} attribute values, got {len(values)}")
     pipe = HUB.flow(model)
     face = face_source(model, source, seed, truncation, inverted)
     requested = dict(zip(ATTRIBUTES, (float(v) for v in values), strict=True))
-    result = pipe.set_values(face.w, requested, delta=face.delta, features=face.features)
+    result = pipe.set_values(face.w, requested, delta=face.delta, features=face.features,
+                             mask=region_mask(face, region))
     changes = [k for k in ATTRIBUTES if result.requested[k] != result.current[k]]
     rows = [f"| {k} | {result.measured_before[k]:.3g} | {result.requested[k]:.3g} | "
             f"{result.measured_after[k]:.3g} |" for k in changes]
@@ -62,8 +64,10 @@ def flow_apply(model: str, source: str, seed: float, truncation: float, inverted
     return png_file(to_pil(result.after)[0]), "\n".join(notes)
 
 
-def build_accordion(model, source, seed, truncation, inverted, after, status) -> None:
-    """The StyleFlow accordion (call inside the Edit tab)."""
+def build_accordion(model, source, seed, truncation, inverted, region, after, status
+                    ) -> None:
+    """The StyleFlow accordion (call inside the Edit tab; ``region``: its "Edit only
+    inside" picker, which applies here too)."""
     with gr.Accordion("StyleFlow: set attribute values", open=False):
         gr.Markdown("Set target values in natural units; **Measure** starts the sliders at the "
                     "face's own values. Needs a StyleFlow trained for the model "
@@ -80,5 +84,5 @@ def build_accordion(model, source, seed, truncation, inverted, after, status) ->
         notes = gr.Markdown(elem_id="flow-notes")
         face = [model, source, seed, truncation, inverted]
         connect(measure.click, measure_face, face, sliders, status, "flow_measure", **RENDER)
-        connect(apply.click, flow_apply, [*face, *sliders], [after, notes], status, "flow_edit",
-                **JOBS)
+        connect(apply.click, flow_apply, [*face, region, *sliders], [after, notes], status,
+                "flow_edit", **JOBS)

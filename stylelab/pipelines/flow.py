@@ -125,9 +125,17 @@ class FlowPipeline:
         cols, _ = label_images(images.float().clamp(-1, 1), self.measurer())
         return [{a: float(cols[a][i]) for a in self.attributes} for i in range(len(images))]
 
-    def render(self, latent: torch.Tensor, delta=None, features=None, original=None
-               ) -> torch.Tensor:
+    def render(self, latent: torch.Tensor, delta=None, features=None, original=None,
+               mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``latent`` rendered ``(1, 3, S, S)``; with ``mask`` (``(H, W)`` in [0, 1]) and
+        the unedited ``original``, the change only inside the mask and the outside
+        pixel-identical (:func:`stylelab.local.masked_edit`, the W+ code only)."""
         G = self._tuned.get(delta)
+        if mask is not None:
+            from ..local import masked_edit
+
+            return masked_edit(G, original.to(G.device), latent.to(G.device), mask,
+                               size=self.size).after.cpu()
         f = None
         if features:
             f = shift_features(G, features, original if original is not None else latent, latent)
@@ -137,9 +145,11 @@ class FlowPipeline:
     # ---------------------------------------------------------------- editing
     def edit(self, w: torch.Tensor, changes: Mapping[str, float], *,
              current: Mapping[str, float] | None = None, layers: Sequence[int] | None = None,
-             delta: dict | None = None, features: dict | None = None) -> FlowResult:
+             delta: dict | None = None, features: dict | None = None,
+             mask: torch.Tensor | None = None) -> FlowResult:
         """Set ``changes`` on the face ``w`` (W ``(1, w_dim)`` or W+). ``current``: its
-        attributes (default: measured on its image); ``layers``: W+ entries to edit."""
+        attributes (default: measured on its image); ``layers``: W+ entries to edit;
+        ``mask``: ``(H, W)`` in [0, 1], the edit only inside it (see :meth:`render`)."""
         start = time.perf_counter()
         changes, notes = self.check_changes(changes)
         if not changes:
@@ -147,13 +157,14 @@ class FlowPipeline:
         before = self.render(w, delta, features)
         measured = self.measure(before)[0]
         return self._edit(w, changes, notes, before, measured, {**measured, **(current or {})},
-                          layers, delta, features, start)
+                          layers, delta, features, start, mask)
 
     def set_values(self, w: torch.Tensor, targets: Mapping[str, float], *,
-                   delta: dict | None = None, features: dict | None = None) -> FlowResult:
+                   delta: dict | None = None, features: dict | None = None,
+                   mask: torch.Tensor | None = None) -> FlowResult:
         """Move the face to ``targets`` where they differ from its measured values (the
         hub's sliders: every slider is a target, an unmoved one holds its attribute); the
-        face is rendered and measured once."""
+        face is rendered and measured once. ``mask``: as in :meth:`edit`."""
         start = time.perf_counter()
         before = self.render(w, delta, features)
         measured = self.measure(before)[0]
@@ -164,17 +175,22 @@ class FlowPipeline:
             raise ValueError("every slider is at the face's measured value: move one first")
         changes, notes = self.check_changes(moved)
         return self._edit(w, changes, notes, before, measured, measured, None, delta, features,
-                          start)
+                          start, mask)
 
     def _edit(self, w, changes, notes, before, measured, current, layers, delta, features,
-              start) -> FlowResult:
+              start, mask=None) -> FlowResult:
         missing = [k for k, v in current.items() if not math.isfinite(v)]
         if missing:
             raise ValueError(f"could not measure {', '.join(missing)} on this face (no face "
                              "found by dlib?): StyleFlow needs its current attributes")
         edit = flow_edit(self.flow, w.to(self.flow.w_mean.device), current, changes, layers)
         latent = edit.latent.to(w.device, w.dtype)
-        after = self.render(latent, delta, features, original=w)
+        after = self.render(latent, delta, features, original=w, mask=mask)
+        if mask is not None:
+            notes = [*notes, "edited only inside the mask; attributes are measured on the "
+                             "whole face"]
+            if features:
+                notes.append("the inverted face's CLCAE F features are not used inside a mask")
         measured_after = self.measure(after)[0]
         result = FlowResult(before, after, latent, current, edit.target, measured,
                             measured_after, self._identity_cosine(before, after),

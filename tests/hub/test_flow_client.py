@@ -22,7 +22,8 @@ def client(hub: Hub):
 
 def test_missing_flow_says_how_to_train_one(client, hub: Hub) -> None:
     with pytest.raises(Exception, match="train_styleflow.py --model tiny-test"):
-        client.predict("tiny-test", "Seed", 0, 0.7, *VALUES, api_name="/flow_edit")
+        client.predict("tiny-test", "Seed", 0, 0.7, "whole image", *VALUES,
+                       api_name="/flow_edit")
     with pytest.raises(Exception, match="no StyleFlow for tiny-test"):
         client.predict("tiny-test", "Seed", 0, 0.7, api_name="/flow_measure")
     assert hub.alive()
@@ -40,6 +41,9 @@ def test_a_face_that_cannot_be_measured_is_explained(client, hub: Hub) -> None:
     with pytest.raises(Exception, match="could not measure"):
         client.predict("tiny-test", "Seed", 0, 0.7, api_name="/flow_measure")
     with pytest.raises(Exception, match="could not measure|no face"):
-        client.predict("tiny-test", "Seed", 0, 0.7, *[v + 1 for v in VALUES],
+        client.predict("tiny-test", "Seed", 0, 0.7, "whole image", *[v + 1 for v in VALUES],
+                       api_name="/flow_edit")
+    with pytest.raises(Exception, match="elbow is not in the list of choices|region must be"):
+        client.predict("tiny-test", "Seed", 0, 0.7, "elbow", *[v + 1 for v in VALUES],
                        api_name="/flow_edit")
     assert hub.alive()

@@ -96,3 +96,21 @@ def test_set_values_moves_only_what_differs_from_the_measures(tiny, flow):
     assert result.requested == {"age": 65.0, "yaw": now["yaw"]} and result.current == now
     with pytest.raises(ValueError, match="every slider is at the face's measured value"):
         pipe.set_values(w, now)
+
+
+def test_an_edit_inside_a_mask_leaves_the_outside_unchanged(tiny, flow):
+    pipe = MeasuredByPixels(tiny, flow, size=64)
+    w = tiny.sample_w(1, seed=3)
+    mask = torch.zeros(64, 64)
+    mask[16:48, 16:48] = 1.0
+    whole = pipe.set_values(w, {"age": 65.0, "yaw": 0.0})
+    inside = pipe.set_values(w, {"age": 65.0, "yaw": 0.0}, mask=mask)
+    far = torch.ones(64, 64, dtype=torch.bool)  # beyond the mask's feathered edge
+    far[8:56, 8:56] = False
+    far = far[None, None].expand_as(inside.after)
+    assert torch.equal(inside.after[far], inside.before[far])
+    assert not torch.equal(whole.after[far], whole.before[far])  # unmasked, it changes there
+    centre = (inside.after - inside.before)[..., 24:40, 24:40]
+    assert centre.abs().mean() > 0.01
+    assert torch.equal(inside.latent, whole.latent)  # the same edit, only shown inside
+    assert any("inside the mask" in n for n in inside.notes)
