@@ -12,11 +12,12 @@ from stylelab.clip import (
     available_clip_models,
     preferred_clip,
 )
+from stylelab.faces.regions import REGIONS
 from stylelab.images import to_pil
 from stylelab.pipelines.textedit import ALPHA_LIMIT, METHODS, TextEditSettings
 
 from .common import HUB, CheckedSlider, connect, friendly_errors, load_model, png_file
-from .edit import BEFORE, SOURCES, face_source
+from .edit import BEFORE, SOURCES, WHOLE, face_source, region_mask
 from .invert import cancel
 from .limits import JOBS, LIMITS, RENDER
 from .state import CANCEL
@@ -30,23 +31,27 @@ METHOD_LABELS = {"Global direction (instant after a one-off preprocessing)": "gl
 @friendly_errors
 def text_edit(model: str, clip: str, source: str, seed: float, truncation: float,
               inverted: dict | None, method: str, target: str, neutral: str, alpha: float,
-              beta: float, steps: float, space: str, request: gr.Request = None,
+              beta: float, steps: float, space: str, region: str | None = None,
+              request: gr.Request = None,
               progress: gr.Progress = gr.Progress(track_tqdm=True)
               ) -> tuple[Image.Image, Image.Image, str]:
-    """(before, after, notes). Errors (no CLIP model, bad prompt) become gr.Error."""
+    """(before, after, notes); ``region``: edit only inside it (the Edit tab's regions).
+    Errors (no CLIP model, bad prompt) become gr.Error."""
     key = METHOD_LABELS.get(method, method)
     if key not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     settings = TextEditSettings(key, alpha, beta, steps, space or "w+")
     settings.check(max_steps=LIMITS.max_steps)
     face = face_source(model, source, seed, truncation, inverted)
+    mask = region_mask(face, region)
     pipe = HUB.text(model, clip or preferred_clip())
     session = getattr(request, "session_hash", None)
     flag = CANCEL.start(session)
     try:
         result = pipe.run(key, face.w, target or "", neutral or "", alpha=settings.alpha,
                           beta=settings.beta, steps=settings.steps, space=settings.space,
-                          delta=face.delta, features=face.features, stop=flag.is_set)
+                          delta=face.delta, features=face.features, stop=flag.is_set,
+                          mask=mask)
     finally:
         CANCEL.finish(session, flag)
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
@@ -113,6 +118,8 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
                                   elem_id="text-steps")
             space = gr.Radio(["w+", "s"], value="w+", label="Optimization space",
                              elem_id="text-space")
+            region = gr.Dropdown([WHOLE, *REGIONS], value=WHOLE, label="Edit only inside",
+                                 elem_id="text-region")
         with gr.Row():
             run = gr.Button("Edit", variant="primary", elem_id="text-run",
                             interactive=bool(choices))
@@ -123,7 +130,7 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
         notes = gr.Markdown(elem_id="text-notes")
         status = gr.Markdown(elem_id="text-status")
         inputs = [model, clip, source, seed, truncation, inverted, method, target, neutral,
-                  alpha, beta, steps, space]
+                  alpha, beta, steps, space, region]
         connect(run.click, text_edit, inputs, [before, after, notes], status, "text_edit",
                 **JOBS)
         face = [model, source, seed, truncation, inverted]

@@ -127,12 +127,15 @@ class TextEditPipeline:
             alpha: float = 4.0, beta: float = 0.1, steps: int = 60, space: str = "w+",
             delta: dict[str, torch.Tensor] | None = None,
             features: dict[str, torch.Tensor] | None = None, progress: bool = True,
-            stop: StopCheck | None = None) -> TextEditResult:
+            stop: StopCheck | None = None, mask: torch.Tensor | None = None
+            ) -> TextEditResult:
         """Edit the face ``w`` ((1, w_dim) or W+) towards ``target``; ``delta``: PTI weights;
         ``features``: a CLCAE inversion's F (the edit is found on W+/S, then both images are
         rendered through F moved by it: ``f + G_k(S_edited) - G_k(S)``).
         ``stop``: polled every optimisation / mapper-training step; True ends early (a
-        mapper keeps the steps it has done in its checkpoint)."""
+        mapper keeps the steps it has done in its checkpoint). ``mask``: ``(H, W)`` in
+        [0, 1]: the edit only inside it, the outside pixel-identical
+        (:func:`stylelab.local.masked_edit` on the edited S codes; W+/S only, no F)."""
         settings = TextEditSettings(method, alpha, beta, steps, space)
         settings.check()
         model = self.clip
@@ -149,10 +152,26 @@ class TextEditPipeline:
                                     f"{settings.steps} steps")
         else:
             result = self._mapper(G, model, w, target, settings, progress, stop)
-        if features:
+        if mask is not None:
+            self._inside(G, w, result, mask, bool(features))
+        elif features:
             self._through_features(G, w, result, features)
         result.notes = notes + [n for n in result.notes if n not in notes]
         return result
+
+    @torch.no_grad()
+    def _inside(self, G: StyleGenerator, w: torch.Tensor, result: TextEditResult,
+                mask: torch.Tensor, had_features: bool) -> None:
+        """Re-render ``result`` with its edit only inside ``mask``."""
+        from ..local import masked_edit
+
+        edited = {k: v.to(G.device) for k, v in result.styles.items()}
+        local = masked_edit(G, w.to(G.device), edited, mask, size=self.size)
+        result.before, result.image = local.before, local.after
+        result.notes.append("edited only inside the mask")
+        if had_features:
+            result.notes.append("the inverted face's CLCAE F features are not used inside a "
+                                "mask")
 
     @torch.no_grad()
     def _through_features(self, G: StyleGenerator, w: torch.Tensor, result: TextEditResult,

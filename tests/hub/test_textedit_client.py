@@ -22,9 +22,10 @@ def pixels(path: str) -> np.ndarray:
 
 def call(client: Client, method: str = GLOBAL, target: str = "a face with alpha",
          neutral: str = "a face", *, clip: str = PLANTED_CLIP, alpha: float = 6.0,
-         beta: float = 0.1, steps: int = 5, space: str = "w+", model: str = "tiny-test"):
+         beta: float = 0.1, steps: int = 5, space: str = "w+", model: str = "tiny-test",
+         region: str = "whole image"):
     return client.predict(model, clip, "Seed", 3, 0.7, method, target, neutral, alpha, beta,
-                          steps, space, api_name="/text_edit")
+                          steps, space, region, api_name="/text_edit")
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,17 @@ def test_global_direction_edits_the_face(client: Client) -> None:
     assert "global" in notes and "conv1:5" in notes  # the planted channel leads
     _, unedited, _ = call(client, alpha=0.0)
     assert np.abs(pixels(before) - pixels(unedited)).mean() < 0.5
+
+
+def test_edit_only_inside_a_region(client: Client) -> None:
+    """The mouth region of the average face (dlib finds none on the tiny model's noise):
+    outside it the after image is the before image, inside it changes."""
+    before, after, notes = call(client, region="mouth")
+    diff = np.abs(pixels(before) - pixels(after)).max(axis=2)
+    assert "inside the mask" in notes
+    assert diff.mean() > 0.05 and (diff == 0).mean() > 0.5
+    _, whole, _ = call(client)
+    assert (np.abs(pixels(before) - pixels(whole)).max(axis=2) == 0).mean() < 0.5
 
 
 def test_before_face_shows_without_an_edit(client: Client) -> None:
@@ -97,10 +109,12 @@ def test_real_hub_edits_text_offline_with_the_bundled_model(real_hub: Hub) -> No
     client = Client(real_hub.url, verbose=False)
     before, after, notes = client.predict(
         "mobilestylegan-ffhq", FACES_MINILM, "Seed", 0, 0.7, "Latent optimization",
-        "a smiling face", "a face", 4.0, 0.1, 5, "w+", api_name="/text_edit")
+        "a smiling face", "a face", 4.0, 0.1, 5, "w+", "whole image",
+        api_name="/text_edit")
     assert np.abs(pixels(before) - pixels(after)).mean() > 0.3 and "clip_after" in notes
     with pytest.raises(Exception, match="not in the list of choices") as info:
         client.predict("mobilestylegan-ffhq", "ViT-B/32", "Seed", 0, 0.7, GLOBAL,
-                       "a smiling face", "a face", 4.0, 0.1, 5, "w+", api_name="/text_edit")
+                       "a smiling face", "a face", 4.0, 0.1, 5, "w+", "whole image",
+                       api_name="/text_edit")
     assert "Traceback" not in str(info.value)
     assert real_hub.alive()
