@@ -67,7 +67,7 @@ def face_source(model: str, source: str, seed: float, truncation: float,
 WHOLE = "whole image"
 
 
-def _before(face: Face) -> Image.Image:
+def before_image(face: Face) -> Image.Image:
     """The unedited face, rendered once per face (cached as an image: a PNG file's ring slot
     is reused later)."""
     def render() -> Image.Image:
@@ -84,7 +84,7 @@ def region_mask(face: Face, region: str | None) -> torch.Tensor | None:
         return None
     if region not in REGIONS:
         raise ValueError(f"region must be {WHOLE!r} or one of {', '.join(REGIONS)}")
-    return face_region_mask(from_pil(_before(face)), region, fallback=True)
+    return face_region_mask(from_pil(before_image(face)), region, fallback=True)
 
 
 def _render(model: str, source: str, seed: float, truncation: float, inverted: dict | None,
@@ -111,7 +111,7 @@ def _render(model: str, source: str, seed: float, truncation: float, inverted: d
     layers = layer_range(pipe.G, start, stop)
     for note in pipe.ignored_conditions(values, conditions or []):
         gr.Warning(note)
-    before = png_file(_before(face)) if with_before else None
+    before = png_file(before_image(face)) if with_before else None
     with RENDERS.slot(INTERACTIVE):
         after = pipe.render(w, values, layers=(layers.start, layers.stop),
                             conditions=conditions or [], custom=direction, delta=delta,

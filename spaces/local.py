@@ -24,8 +24,8 @@ from stylelab.local import (
 from stylelab.pipelines.edit import check_seed
 
 from .common import CheckedSlider, connect, friendly_errors, load_model, png_file
-from .edit import SOURCES, face_source
-from .gate import BULK, INTERACTIVE, RENDERS
+from .edit import SOURCES, before_image, face_source
+from .gate import BULK, RENDERS
 from .limits import RENDER
 
 PAINTED = "Painted mask (draw below)"
@@ -92,8 +92,7 @@ def paint_on_face(model: str, source: str, seed: float, truncation: float,
                   inverted: dict | None) -> dict:
     """The mask editor with the current face as its background, no strokes yet."""
     face = face_source(model, source, seed, truncation, inverted)
-    with RENDERS.slot(INTERACTIVE):
-        image = face.pipe.render(face.w, delta=face.delta, features=face.features)
+    image = before_image(face)
     return {"background": np.asarray(image), "layers": [], "composite": np.asarray(image)}
 
 

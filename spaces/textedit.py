@@ -17,7 +17,7 @@ from stylelab.images import to_pil
 from stylelab.pipelines.textedit import ALPHA_LIMIT, METHODS, TextEditSettings
 
 from .common import HUB, CheckedSlider, connect, friendly_errors, load_model, png_file
-from .edit import BEFORE, SOURCES, WHOLE, face_source, region_mask
+from .edit import SOURCES, WHOLE, before_image, face_source, region_mask
 from .invert import cancel
 from .limits import JOBS, LIMITS, RENDER
 from .state import CANCEL
@@ -77,8 +77,7 @@ def preview(model: str, source: str, seed: float, truncation: float, inverted: d
             progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
     """The current face (the "Before" image) as a PNG file, before any edit."""
     face = face_source(model, source, seed, truncation, inverted)
-    return png_file(BEFORE.get_or_create(face.key, lambda: face.pipe.render(
-        face.w, delta=face.delta, features=face.features)))
+    return png_file(before_image(face))
 
 
 def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> None:
