@@ -95,10 +95,13 @@ def _other(G: StyleGenerator, other: torch.Tensor | Mapping[str, torch.Tensor], 
 @torch.no_grad()
 def blend(G: StyleGenerator, base: torch.Tensor,
           other: torch.Tensor | Mapping[str, torch.Tensor], mask: torch.Tensor,
-          config: LocalConfig = LocalConfig(), size: int | None = None) -> LocalResult:
+          config: LocalConfig = LocalConfig(), size: int | None = None,
+          before: torch.Tensor | None = None) -> LocalResult:
     """Blend ``other`` into ``base`` inside ``mask`` (module doc). ``base``: W or W+ latents
     of ``G``; ``other``: W, W+ or S codes (a StyleSpace edit), batch 1 or the same as
-    base's; ``mask``: ``(H, W)`` in [0, 1], 1 = take ``other``."""
+    base's; ``mask``: ``(H, W)`` in [0, 1], 1 = take ``other``; ``before``: the unedited
+    image ``(N, 3, size, size)`` kept outside the mask (default: ``base`` rendered from
+    its W+ code; pass e.g. a CLCAE inversion rendered through its F features)."""
     size = G.check_size(size or G.resolution)
     layer = pick_layer(G, size, config.layer)
     res = G.feature_layer(layer).resolution
@@ -112,7 +115,7 @@ def blend(G: StyleGenerator, base: torch.Tensor,
     blended = {layer: m * f_other + (1 - m) * f_base}
     later = base_p if config.later == "base" else other_p
     after = G.synthesis(later, size=size, features_in=blended)
-    before = G.synthesis(base_p, size=size)
+    before = G.synthesis(base_p, size=size) if before is None else before.to(after)
     pixel = resize_mask(mask, size, config.pixel_feather).to(after)
     if config.keep_outside:
         after = pixel * after + (1 - pixel) * before
@@ -127,11 +130,11 @@ def transplant(G: StyleGenerator, w: torch.Tensor, reference: torch.Tensor, mask
 
 def masked_edit(G: StyleGenerator, w: torch.Tensor,
                 edited: torch.Tensor | Mapping[str, torch.Tensor], mask: torch.Tensor,
-                config: LocalConfig = LocalConfig(later="other"), size: int | None = None
-                ) -> LocalResult:
+                config: LocalConfig = LocalConfig(later="other"), size: int | None = None,
+                before: torch.Tensor | None = None) -> LocalResult:
     """An edit (``edited``: the edited W / W+ latent of ``w``, or its edited S codes)
-    applied only inside ``mask``."""
-    return blend(G, w, edited, mask, config, size)
+    applied only inside ``mask``; ``before``: as in :func:`blend`."""
+    return blend(G, w, edited, mask, config, size, before)
 
 
 @torch.no_grad()

@@ -178,15 +178,17 @@ class EditPipeline:
         ``delta``: PTI weights; ``features``: a CLCAE inversion's F, moved with the edit
         (``f + G_k(edited) - G_k(w)``, :func:`~stylelab.encoders.shift_features`);
         ``mask``: ``(H, W)`` in [0, 1]: the edit only inside it, blended in feature space
-        and composited so that the outside stays pixel-identical
-        (:func:`stylelab.local.masked_edit`; the W+ code only, without ``features``)."""
+        and composited so that the outside stays pixel-identical to the unedited face
+        (through ``features`` when given; :func:`stylelab.local.masked_edit`, the edit
+        itself in the W+ code only)."""
         G = self.generator_for(delta)
         w = w.to(G.device)
         latent = apply_edits(G, w, self.edits(strengths or {}, layers, conditions, custom))
-        if mask is not None:
+        if mask is not None:  # the edit in W+ only; outside, the face as it is shown
             from ..local import masked_edit
 
-            return to_pil(masked_edit(G, w, latent, mask, size=self.size).after)[0]
+            before = G.synthesis(w, size=self.size, features_in=features) if features else None
+            return to_pil(masked_edit(G, w, latent, mask, size=self.size, before=before).after)[0]
         f_in = shift_features(G, features, w, latent) if features else None
         return to_pil(G.synthesis(latent, size=self.size, features_in=f_in))[0]
 

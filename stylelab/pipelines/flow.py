@@ -128,14 +128,16 @@ class FlowPipeline:
     def render(self, latent: torch.Tensor, delta=None, features=None, original=None,
                mask: torch.Tensor | None = None) -> torch.Tensor:
         """``latent`` rendered ``(1, 3, S, S)``; with ``mask`` (``(H, W)`` in [0, 1]) and
-        the unedited ``original``, the change only inside the mask and the outside
-        pixel-identical (:func:`stylelab.local.masked_edit`, the W+ code only)."""
+        the unedited ``original``, the change only inside the mask (found in the W+ code)
+        and the outside pixel-identical to ``original``'s render
+        (:func:`stylelab.local.masked_edit`)."""
         G = self._tuned.get(delta)
-        if mask is not None:
+        if mask is not None:  # outside the mask, the unedited face as rendered (F included)
             from ..local import masked_edit
 
+            before = self.render(original, delta, features) if features else None
             return masked_edit(G, original.to(G.device), latent.to(G.device), mask,
-                               size=self.size).after.cpu()
+                               size=self.size, before=before).after.cpu()
         f = None
         if features:
             f = shift_features(G, features, original if original is not None else latent, latent)
@@ -190,7 +192,8 @@ class FlowPipeline:
             notes = [*notes, "edited only inside the mask; attributes are measured on the "
                              "whole face"]
             if features:
-                notes.append("the inverted face's CLCAE F features are not used inside a mask")
+                notes.append("inside the mask the edit is rendered without the inversion's "
+                             "CLCAE F features")
         measured_after = self.measure(after)[0]
         result = FlowResult(before, after, latent, current, edit.target, measured,
                             measured_after, self._identity_cosine(before, after),

@@ -153,7 +153,7 @@ class TextEditPipeline:
         else:
             result = self._mapper(G, model, w, target, settings, progress, stop)
         if mask is not None:
-            self._inside(G, w, result, mask, bool(features))
+            self._inside(G, w, result, mask, features)
         elif features:
             self._through_features(G, w, result, features)
         result.notes = notes + [n for n in result.notes if n not in notes]
@@ -161,17 +161,22 @@ class TextEditPipeline:
 
     @torch.no_grad()
     def _inside(self, G: StyleGenerator, w: torch.Tensor, result: TextEditResult,
-                mask: torch.Tensor, had_features: bool) -> None:
-        """Re-render ``result`` with its edit only inside ``mask``."""
+                mask: torch.Tensor, features: dict[str, torch.Tensor] | None) -> None:
+        """Re-render ``result`` with its edit only inside ``mask``; outside, the unedited
+        face (through the inversion's ``features`` when given)."""
         from ..local import masked_edit
 
         edited = {k: v.to(G.device) for k, v in result.styles.items()}
-        local = masked_edit(G, w.to(G.device), edited, mask, size=self.size)
+        before = None
+        if features:
+            f = {k: v.to(G.device) for k, v in features.items()}
+            before = G.synthesis(G.to_wplus(w.to(G.device)), size=self.size, features_in=f)
+        local = masked_edit(G, w.to(G.device), edited, mask, size=self.size, before=before)
         result.before, result.image = local.before, local.after
         result.notes.append("edited only inside the mask")
-        if had_features:
-            result.notes.append("the inverted face's CLCAE F features are not used inside a "
-                                "mask")
+        if features:
+            result.notes.append("inside the mask the edit is rendered without the "
+                                "inversion's CLCAE F features")
 
     @torch.no_grad()
     def _through_features(self, G: StyleGenerator, w: torch.Tensor, result: TextEditResult,

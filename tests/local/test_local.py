@@ -88,6 +88,20 @@ def test_masked_edit_and_layer_choice(tiny):
         transplant(tiny, w, tiny.sample_w(3, seed=0), square_mask(), size=64)
 
 
+def test_masked_edit_keeps_the_given_before_image_outside(tiny):
+    """A face shown through other means (a CLCAE inversion's F render) stays as shown
+    outside the mask: the composite is over ``before``, not the W+ render."""
+    w = tiny.sample_w(1, seed=3)
+    edited = w + 0.8 * torch.randn(1, tiny.w_dim, generator=torch.Generator().manual_seed(0))
+    shown = torch.rand(1, 3, 64, 64) * 2 - 1
+    out = masked_edit(tiny, w, edited, square_mask(), size=64, before=shown)
+    outside = (out.mask == 0).expand_as(out.after)
+    assert outside.any() and torch.equal(out.after[outside], shown[outside])
+    assert torch.equal(out.before, shown)
+    plain = masked_edit(tiny, w, edited, square_mask(), size=64)
+    assert not torch.equal(plain.after[outside], shown[outside])
+
+
 def test_masked_edit_of_stylespace_codes(tiny):
     """An S edit (a dict of styles) inside the mask equals the W edit it was made from."""
     w = tiny.sample_w(2, seed=3)
