@@ -2,8 +2,8 @@
 
 For each filter f (``--filters``, mild to far) the single reference is ``f(G_s(w_ref))`` (seed
 ``--ref-seed``, truncation 0.7); a perfect child satisfies ``G_t(w) = f(G_s(w))``. Each method
-(``--methods``: difa, jojo, nada, DiFa's ablations difa-nostyle, difa-noscc, and
-jojo-affines, which also trains the style affines) adapts
+(``--methods``: difa, jojo, nada, DiFa's ablations difa-nostyle, difa-noscc, difa-reach
+(with our reach term), and jojo-affines, which also trains the style affines) adapts
 ``--steps`` steps; the reference is inverted like a user's would be (our e4e encoder when
 trained, refined by W+ optimisation). NADA uses :class:`~stylelab.testing.clip.FilterClip`,
 a constructed text-image model whose "photo" -> "<filter>" direction is the filter's.
@@ -56,6 +56,7 @@ METHODS = {
     "difa": ("difa", {}),
     "difa-nostyle": ("difa", {"style_weight": 0.0}),
     "difa-noscc": ("difa", {"consistency_weight": 0.0}),
+    "difa-reach": ("difa", {"reach_weight": 1.0}),  # ours: move as far as the reference did
     "jojo": ("jojo", {}),
     "jojo-affines": ("jojo", {"train_affines": True}),  # for StyleAlign's "what changes"
     "nada": ("nada", {}),

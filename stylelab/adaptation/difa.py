@@ -14,7 +14,9 @@ Read from the paper and the official code (``YBYBZhang/DiFa``); written here for
   ``G_t(w)`` and of the reference;
 * selective cross-domain consistency (:class:`~.losses.SelectiveConsistency`) when an
   ``inverter`` into W+ is given (the paper uses e4e; :func:`default_inverter` loads ours
-  when it is trained), else the term is off and the result's config says so.
+  when it is trained), else the term is off and the result's config says so;
+* ``reach_weight`` > 0 (ours, off by default): :func:`~.losses.reach_loss`, each sample
+  should move along the reference direction as far as the reference did.
 
 Defaults: the paper's Adam (betas (0, 0.99^0.8)) and batch 2; ``lr`` 0.0016 is the paper's
 for StyleGAN2's equalized weights and is scaled per tensor for MobileStyleGAN (see
@@ -35,6 +37,7 @@ from .losses import (
     SelectiveConsistency,
     directional_loss,
     paired_crops,
+    reach_loss,
     relaxed_emd,
 )
 
@@ -57,6 +60,7 @@ class DiFaConfig(AdaptConfig):
     direction_samples: int = 32
     inversion_steps: int = 200
     crops: int = 0  # random paired crops for the global loss (0: whole images, the paper's)
+    reach_weight: float = 0.0  # ours: also move as far as the reference did (losses.reach_loss)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -111,6 +115,9 @@ def difa_loss(G: StyleGenerator, reference: torch.Tensor, embedder: ImageEmbedde
         terms: dict[str, torch.Tensor] = {
             "global": directional_loss(target_embed, source_embed, direction)}
         total = config.global_weight * terms["global"]
+        if config.reach_weight > 0:
+            terms["reach"] = reach_loss(target_embed, source_embed, direction)
+            total = total + config.reach_weight * terms["reach"]
         if target_tokens is not None:
             terms["style"] = relaxed_emd(target_tokens, ref_tokens)
             total = total + config.style_weight * terms["style"]

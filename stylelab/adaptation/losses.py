@@ -2,6 +2,8 @@
 
 * :func:`directional_loss`: ``1 - cos(E(G_t(w)) - E(G_s(w)), d)`` for a domain direction ``d``
   (StyleGAN-NADA's text direction, DiFa's reference direction);
+* :func:`reach_loss`: how far along ``d`` each image moved against ``|d|``: the scale that the
+  cosine of the directional loss ignores (ours, off by default);
 * :func:`relaxed_emd`: DiFa's attentive style loss between two token sets (cosine cost,
   nearest neighbour both ways, the larger of the two means);
 * :class:`SelectiveConsistency`: DiFa's selective cross-domain consistency: W+ codes of the
@@ -27,6 +29,21 @@ def directional_loss(target_embed: torch.Tensor, source_embed: torch.Tensor,
     ``(D,)`` or ``(N, D)``. 0 when every image moved exactly along the direction."""
     delta = target_embed - source_embed
     return (1 - F.cosine_similarity(delta, direction.expand_as(delta), dim=-1)).mean()
+
+
+def reach_loss(target_embed: torch.Tensor, source_embed: torch.Tensor,
+               direction: torch.Tensor) -> torch.Tensor:
+    """Mean of ``(1 - <Δ, d> / |d|²)²`` with ``Δ = target - source`` (``(N, D)``) and ``d``
+    (``(D,)``, not normalised): 0 when each image moved along ``d`` exactly as far as the
+    reference moved (DiFa's ``d = E(ref) - E(G_s(w_ref))``), 1 when it did not move.
+
+    The directional loss is scale-invariant: with an embedding whose directions are less
+    noisy than CLIP's (VGG16 statistics), a tiny change in the right direction already
+    satisfies it. This term asks for the reference's distance as well."""
+    delta = target_embed - source_embed
+    d = direction.expand_as(delta)
+    progress = (delta * d).sum(-1) / d.square().sum(-1).clamp_min(1e-12)
+    return (1 - progress).square().mean()
 
 
 def paired_crops(a: torch.Tensor, b: torch.Tensor, n: int, step: int, scale: float = 0.6

@@ -198,3 +198,13 @@ def test_preview_callback(tiny, reference, embedder):
           config=DiFaConfig(steps=4), preview=lambda step, child, terms: seen.append(
               (step, torch.is_grad_enabled(), "global" in terms)), preview_every=2)
     assert seen == [(2, False, True), (4, False, True)]
+
+
+def test_difa_reach_term_is_reported_and_falls(tiny, reference, embedder):
+    result = adapt(tiny, "difa", reference=reference, embedder=embedder, progress=False,
+                   config=DiFaConfig(steps=30, style_weight=0.0, reach_weight=1.0, lr=0.01))
+    assert "reach" in result.history[0]
+    first = sum(h["reach"] for h in result.history[:5]) / 5
+    last = sum(h["reach"] for h in result.history[-5:]) / 5
+    assert last < first
+    assert result.config["reach_weight"] == 1.0
