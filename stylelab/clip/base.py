@@ -78,9 +78,12 @@ def clip_preprocess(images: torch.Tensor, size: int, mean: Sequence[float] = OPE
 class TextImageModel(nn.Module, ABC):
     """A CLIP-like model. Subclasses set ``name``, ``embed_dim``, ``image_size``,
     ``context_length``, ``mean``/``std`` and implement the two ``_encode`` methods
-    and :meth:`count_tokens`. Parameters are frozen: losses only flow to the input."""
+    and :meth:`count_tokens`. Parameters are frozen: losses only flow to the input.
+    ``weights_digest``: sha256 of the weights when known (caches made with other weights of
+    the same name are refused), else None."""
 
     name: str = "custom"
+    weights_digest: str | None = None
     embed_dim: int
     image_size: int = 224
     context_length: int = 77

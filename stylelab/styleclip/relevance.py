@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -63,7 +64,8 @@ class RelevanceConfig:
 @dataclass
 class Relevance:
     """``delta_i: (S, D)`` unit rows Δi_c (zero rows for channels with no effect);
-    ``std: (S,)`` σ_c; ``evaluations``: generator passes used {"forward", "backward"}."""
+    ``std: (S,)`` σ_c; ``evaluations``: generator passes used {"forward", "backward"};
+    ``clip_digest``: the text-image model's ``weights_digest`` when it has one."""
 
     delta_i: torch.Tensor
     std: torch.Tensor
@@ -72,6 +74,7 @@ class Relevance:
     clip: str
     config: dict
     evaluations: dict
+    clip_digest: str | None = None
 
     @property
     def embed_dim(self) -> int:
@@ -81,6 +84,11 @@ class Relevance:
         if self.signature != latent_signature(G, "s"):
             raise ClipError(f"this relevance file was computed for {self.model}'s StyleSpace, "
                             f"not {G.model_name}'s; recompute it for this generator")
+        digest = getattr(clip, "weights_digest", None)
+        if self.clip_digest and digest and self.clip_digest != digest:
+            raise ClipError(f"this relevance file was computed with other weights of {self.clip} "
+                            "than the installed ones; recompute it (delete the cached file or "
+                            "pass recompute=True)")
         if self.embed_dim != clip.embed_dim:
             raise ClipError(f"this relevance file was computed with a CLIP model of embedding "
                             f"size {self.embed_dim} ({self.clip}); {clip.name} has "
@@ -92,6 +100,8 @@ class Relevance:
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"model": self.model, "signature": self.signature, "clip": self.clip,
                 "config": self.config, "evaluations": self.evaluations}
+        if self.clip_digest:
+            meta["clip_digest"] = self.clip_digest
         save_checked(path, {"delta_i": self.delta_i.half(), "std": self.std}, meta)
         return path
 
@@ -105,7 +115,8 @@ class Relevance:
         if "delta_i" not in tensors or "signature" not in meta:
             raise ClipError(f"{path} is not a stylelab relevance file; delete it to recompute")
         return cls(tensors["delta_i"].float(), tensors["std"], meta["model"], meta["signature"],
-                   meta["clip"], _json(meta["config"]), _json(meta["evaluations"]))
+                   meta["clip"], _json(meta["config"]), _json(meta["evaluations"]),
+                   meta.get("clip_digest"))
 
 
 def _json(value):
@@ -117,6 +128,14 @@ def _json(value):
 def relevance_path(G: StyleGenerator, clip: TextImageModel) -> Path:
     """``<cache>/styleclip/<generator>/<clip>.safetensors``."""
     return cache_dir() / "styleclip" / G.model_name / f"{clip.cache_key}.safetensors"
+
+
+def shipped_relevance_path(G: StyleGenerator, clip: TextImageModel) -> Path:
+    """``stylelab/assets/styleclip/<generator>/<clip>.safetensors``: relevance shipped with the
+    package (the embedded generator with the bundled face text-image model), used only when
+    its ``clip_digest`` matches the installed model's weights."""
+    return (Path(str(resources.files("stylelab"))) / "assets" / "styleclip" / G.model_name
+            / f"{clip.cache_key}.safetensors")
 
 
 def seeded_styles(G: StyleGenerator, n: int, psi: float, seed: int) -> torch.Tensor:
@@ -182,7 +201,8 @@ def channel_relevance(G: StyleGenerator, clip: TextImageModel,
         forward, backward = forward + f, backward + b
     return Relevance(F.normalize(total, dim=1).float(), std.float(), G.model_name,
                      latent_signature(G, "s"), clip.name, asdict(config),
-                     {"forward": forward, "backward": backward})
+                     {"forward": forward, "backward": backward},
+                     getattr(clip, "weights_digest", None))
 
 
 def naive_relevance(G: StyleGenerator, clip: TextImageModel, channels: Sequence[int], *,
@@ -213,12 +233,21 @@ def load_or_compute_relevance(G: StyleGenerator, clip: TextImageModel,
                               config: RelevanceConfig = RelevanceConfig(), *,
                               path: str | Path | None = None, recompute: bool = False,
                               progress: bool = True) -> Relevance:
-    """The cached relevance of (G, clip), computed and cached on first use."""
+    """The cached relevance of (G, clip); else, with no ``path`` given, the one shipped in the
+    package for these exact weights (:func:`shipped_relevance_path`); else computed and
+    cached on first use."""
+    shipped = shipped_relevance_path(G, clip) if path is None and not recompute else None
     path = Path(path) if path is not None else relevance_path(G, clip)
     if path.is_file() and not recompute:
         relevance = Relevance.load(path)
         relevance.check(G, clip)
         return relevance
+    if shipped is not None and shipped.is_file():
+        relevance = Relevance.load(shipped)
+        digest = getattr(clip, "weights_digest", None)
+        if digest and relevance.clip_digest == digest:  # made with these very weights
+            relevance.check(G, clip)
+            return relevance
     relevance = channel_relevance(G, clip, config, progress=progress)
     relevance.save(path)
     return relevance

@@ -94,3 +94,28 @@ def test_costs(tiny, mobile):
     cost = ours_cost(RelevanceConfig(faces=100, rank=48, chunk=16), 512)
     assert cost == {"forward": 97 * 100, "backward": 48 * 100, "batched_backward": 300}
     assert naive_cost(mobile, 100) / (cost["forward"] + 2 * cost["backward"]) > 20
+
+
+def test_digest_mismatch_is_refused_and_shipped_file_needs_the_same_weights(
+        tiny, planted_clip, tiny_relevance, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from stylelab.styleclip import relevance as rel
+
+    made = replace(tiny_relevance, clip_digest="a" * 64)
+    path = made.save(tmp_path / "rel.safetensors")
+    assert Relevance.load(path).clip_digest == "a" * 64
+    monkeypatch.setattr(planted_clip, "weights_digest", "b" * 64, raising=False)
+    with pytest.raises(ClipError, match="other weights"):
+        load_or_compute_relevance(tiny, planted_clip, path=path, progress=False)
+    # a shipped file is used (no cached one, no computing) only for the very same weights
+    monkeypatch.setenv("STYLELAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(rel, "shipped_relevance_path", lambda G, clip: path)
+    computed = replace(tiny_relevance, clip_digest="b" * 64)
+    monkeypatch.setattr(rel, "channel_relevance", lambda *a, **k: computed)
+    assert load_or_compute_relevance(tiny, planted_clip, progress=False) is computed
+    assert rel.relevance_path(tiny, planted_clip).is_file()  # computed, then cached
+    rel.relevance_path(tiny, planted_clip).unlink()
+    monkeypatch.setattr(planted_clip, "weights_digest", "a" * 64, raising=False)
+    shipped = load_or_compute_relevance(tiny, planted_clip, progress=False)
+    assert isinstance(shipped, Relevance) and shipped.clip_digest == "a" * 64
