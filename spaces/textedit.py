@@ -89,7 +89,8 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
     with gr.Tab("Text edit", id="textedit") as tab:
         gr.Markdown("Describe the edit. *Global direction* needs the target and a neutral "
                     "prompt (what the face is now); its first use per CLIP model computes "
-                    "channel relevance once and caches it.")
+                    "channel relevance once and caches it (the bundled face model's comes "
+                    "with stylelab).")
         if not choices:
             gr.Markdown(NO_MODEL, elem_id="text-clip-status")
         with gr.Row():

@@ -73,3 +73,20 @@ def test_optimisation_towards_a_smile_raises_the_dlib_smile(model, mobile, facea
     with torch.no_grad():
         cos = F.cosine_similarity(identity.embed(result.before), identity.embed(result.image))
     assert (cos >= 0.8).all(), cos
+
+
+def test_global_directions_are_instant_from_the_shipped_relevance(model, mobile, tmp_path,
+                                                                  monkeypatch):
+    """The package ships the relevance of (mobilestylegan-ffhq, faces-minilm): with nothing
+    cached, global directions never compute it (32 faces x 256 backward passes)."""
+    from stylelab.styleclip import global_direction, relevance, text_direction
+
+    def never(*args, **kwargs):
+        raise AssertionError("computed the relevance instead of using the shipped one")
+
+    monkeypatch.setattr(relevance, "relevance_path", lambda G, clip: tmp_path / "none.safetensors")
+    monkeypatch.setattr(relevance, "channel_relevance", never)
+    found = relevance.load_or_compute_relevance(mobile, model, progress=False)
+    assert found.clip_digest == model.weights_digest and found.embed_dim == model.embed_dim
+    direction = global_direction(found, text_direction(model, "a smiling face", "a face"), 0.1)
+    assert 0 < direction.channels < found.delta_i.shape[0]

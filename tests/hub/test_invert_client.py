@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,21 @@ def test_invert_returns_reconstruction_metrics_and_pasteback(client: Client, por
     with Image.open(pasted) as im, Image.open(portrait) as src:
         assert im.size == src.size
     assert metrics["steps run"] >= 1 and np.isfinite(metrics["PSNR (dB)"])
+
+
+def test_the_vgg16_term_is_offered_and_a_bad_one_refused(client: Client, hub: Hub,
+                                                         portrait: str) -> None:
+    from spaces.invert import PERCEPTUAL
+
+    vgg = next(k for k, v in PERCEPTUAL.items() if v == "vgg16")
+    _, recon, metrics, _, note = client.predict("tiny-test", handle_file(portrait), "W+", 2,
+                                                vgg, api_name="/invert")
+    assert note == "Done." and metrics["steps run"] >= 1 and np.isfinite(metrics["PSNR (dB)"])
+    with pytest.raises(AppError) as err:
+        client.predict("tiny-test", handle_file(portrait), "W+", 2, "lpips-gold",
+                       api_name="/invert")
+    assert re.search("perceptual term must be one of|not in the list of choices", str(err.value))
+    assert "Traceback" not in str(err.value) and hub.alive()
 
 
 @pytest.mark.parametrize("kind,expected", [("text", "not an image"), ("blank", "no face"),
