@@ -5,9 +5,10 @@ For each domain (``--domains``: "a face" -> "an old face", ...) the generator is
 ``--steps`` steps with NADA's directional loss and adaptive layer selection, then parent
 and child render the same ``--faces`` held-out latents (face-set seeds 18000.., never seen
 by the face text-image model, truncation ``--psi``). Measured, parent vs child, on the same
-latent: the attribute's change (its own units and in z-units: divided by its spread over
-the parent faces), the share of faces moved the right way (the issue's "every sample gets
-older"), the change of the other measures (AD, z-units), dlib identity, diversity (pairwise
+latent: the attribute's change (its own units and in z-units: over its spread among the 20,000
+labelled faces of the face set), the share of faces moved the right way (the issue's "every
+sample gets older"), the change of the other measures (AD, z-units), dlib identity,
+diversity (pairwise
 EfficientNet-Lite0 distance among children over that among parents) and wall / CPU time.
 Age, gender and expression measures come from the face-api.js nets that also labelled the
 text model's training captions (marked *); dlib landmark measures (smile, mouth, eyes, yaw)
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 from stylelab import load_generator
 from stylelab.adaptation import NADAConfig, adapt
 from stylelab.clip import load_clip
+from stylelab.datasets import load_faceset
 from stylelab.directions.measures import LANDMARK_MEASURES, MEASURES, FaceMeasurer
 from stylelab.faces import FaceAttributes, IdentityModel
 from stylelab.latents import z_from_seeds
@@ -59,13 +61,13 @@ def pairwise(dist, images, pairs=40):
         return float(dist(images[[i for i, _ in idx]], images[[j for _, j in idx]]).mean())
 
 
-def measure_domain(G, child, w, size, measure, sign, measurer, identity, effnet) -> dict:
+def measure_domain(G, child, w, size, measure, sign, measurer, identity, effnet,
+                   spread: dict[str, float]) -> dict:
     before, after = render(G, w, size), render(child, w, size)
     m0, m1 = measurer.measure(before), measurer.measure(after)
-    spread = {m: float(np.nanstd(m0[m])) or 1.0 for m in MEASURES}
     change = m1[measure] - m0[measure]
-    others = [float(np.nanmean(np.abs(m1[m] - m0[m]))) / spread[m] for m in MEASURES
-              if m != measure]
+    others = {m: float(np.nanmean(np.abs(m1[m] - m0[m]))) / spread[m] for m in MEASURES
+              if m != measure}
     with torch.no_grad():
         ident = F.cosine_similarity(identity.embed(before), identity.embed(after))
     return {"before": float(np.nanmean(m0[measure])), "after": float(np.nanmean(m1[measure])),
@@ -73,7 +75,8 @@ def measure_domain(G, child, w, size, measure, sign, measurer, identity, effnet)
             "change_z": float(np.nanmean(change)) / spread[measure] * sign,
             "right_way": float(np.nanmean(np.sign(change) == sign)),
             "min_change": float(np.nanmin(change * sign)),
-            "ad": float(np.mean(others)), "identity": float(ident.mean()),
+            "ad": float(np.mean(list(others.values()))), "others_z": others,
+            "identity": float(ident.mean()),
             "diversity": pairwise(effnet, after) / max(pairwise(effnet, before), 1e-8),
             "labeller": measure not in LANDMARK_MEASURES}
 
@@ -90,6 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save", default=None, help="folder to save each child in")
+    ap.add_argument("--children", default=None,
+                    help="measure children saved by --save in this folder (no adapting)")
     ap.add_argument("--json", default="benchmarks/results/adaptation_text.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -99,6 +104,8 @@ def main(argv: list[str] | None = None) -> dict:
     identity = IdentityModel()
     effnet = PerceptualDistance("efficientnet-lite0")
     seeds = list(range(FIRST_HELD_OUT_SEED, FIRST_HELD_OUT_SEED + args.faces))
+    labels = load_faceset().labels  # z-units: spreads over the 20,000 labelled faces
+    spread = {m: float(np.nanstd(labels[m])) or 1.0 for m in MEASURES}
     with torch.no_grad():
         w = G.map(z_from_seeds(seeds, G.z_dim), args.psi)
     results: dict = {"clip": args.clip, "faces": seeds, "args": vars(args), "rows": []}
@@ -107,18 +114,24 @@ def main(argv: list[str] | None = None) -> dict:
     for key in args.domains.split(","):
         source, target, measure, sign = DOMAINS[key]
         start, cpu = time.perf_counter(), time.process_time()
-        result = adapt(G, "nada", source_text=source, target_text=target, clip=clip,
-                      config=NADAConfig(steps=args.steps, layers=args.layers),
-                       name=f"nada-{key}", progress=True)
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-        if args.save:
-            result.save(Path(args.save) / f"nada-{key}")
-        child = result.generator
+        if args.children:
+            child = load_generator(str(Path(args.children) / f"nada-{key}"))
+            info = json.loads((Path(args.children) / f"nada-{key}" / "adapted.json").read_text())
+            wall, cpu = info["seconds"], info["cpu_seconds"]
+            final = info["history"][-1].get("directional")
+        else:
+            result = adapt(G, "nada", source_text=source, target_text=target, clip=clip,
+                           config=NADAConfig(steps=args.steps, layers=args.layers),
+                           name=f"nada-{key}", progress=True)
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+            if args.save:
+                result.save(Path(args.save) / f"nada-{key}")
+            child, final = result.generator, result.history[-1].get("directional")
         row = {"domain": key, "source": source, "target": target, "measure": measure,
                "steps": args.steps, "wall_s": wall, "cpu_s": cpu,
-               "final_loss": result.history[-1].get("directional"),
+               "final_loss": final,
                **measure_domain(G, child, w, args.size, measure, sign, measurer, identity,
-                                effnet)}
+                                effnet, spread)}
         results["rows"].append(row)
         print(f"{key:9s} {args.steps:5d} {row['before']:7.3f} {row['after']:7.3f} "
               f"{row['change_z']:6.2f} {row['right_way']:5.2f} {row['min_change']:7.3f} "
