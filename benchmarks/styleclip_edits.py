@@ -15,7 +15,7 @@ probabilities come from those same nets (marked "labeller" in the table).
 
     python benchmarks/styleclip_edits.py [--clip stylelab/faces-minilm] [--faces 16] \
         [--methods global,optimize-w+,optimize-s,mapper] [--prompts smiling,old,...] \
-        [--alphas 3,6] [--betas 0.05,0.1,0.2] [--steps 40] [--mapper-steps 300]
+        [--alphas 3,6] [--betas 0.05,0.1,0.2] [--max-channels 0] [--steps 40] [--mapper-steps 300]
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def settings(args) -> list[tuple[str, dict]]:
     out: list[tuple[str, dict]] = []
     for method in args.methods:
         if method == "global":
-            out += [("global", {"alpha": a, "beta": b})
-                    for a, b in itertools.product(args.alphas, args.betas)]
+            out += [("global", {"alpha": a, "beta": b, "max_channels": m})
+                    for a, b, m in itertools.product(args.alphas, args.betas, args.max_channels)]
         elif method.startswith("optimize-"):
             out.append(("optimize", {"space": method.split("-", 1)[1], "steps": args.steps}))
         elif method == "mapper":
@@ -101,14 +101,16 @@ def run_setting(pipe, method: str, kw: dict, prompt: str, w: torch.Tensor):
     for i in range(w.shape[0]):
         result = pipe.run(method, w[i:i + 1], prompt, NEUTRAL, alpha=kw.get("alpha", 4.0),
                           beta=kw.get("beta", 0.1), steps=kw.get("steps", 40),
-                          space=kw.get("space", "w+"), progress=False)
+                          space=kw.get("space", "w+"), max_channels=kw.get("max_channels", 0),
+                          progress=False)
         befores.append(result.before)
         afters.append(result.image)
         if result.latent is not None:
             latents.append(result.latent)
+        channels = result.metrics.get("channels")
     seconds = time.perf_counter() - start
     return (torch.cat(befores), torch.cat(afters),
-            torch.cat(latents) if len(latents) == w.shape[0] else None, seconds)
+            torch.cat(latents) if len(latents) == w.shape[0] else None, seconds, channels)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -120,6 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--methods", default="global,optimize-w+,optimize-s,mapper")
     ap.add_argument("--alphas", default="3,6")
     ap.add_argument("--betas", default="0.05,0.1,0.2")
+    ap.add_argument("--max-channels", default="0",
+                    help="global: channel budgets (0: β alone, StyleCLIP's)")
     ap.add_argument("--steps", type=int, default=40, help="latent optimisation steps")
     ap.add_argument("--mapper-steps", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
@@ -128,6 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.methods = args.methods.split(",")
     args.alphas = [float(a) for a in args.alphas.split(",")]
     args.betas = [float(b) for b in args.betas.split(",")]
+    args.max_channels = [int(m) for m in args.max_channels.split(",")]
     torch.set_num_threads(args.threads)
     G = load_generator(args.model)
     identity = IdentityModel()
@@ -142,13 +147,15 @@ def main(argv: list[str] | None = None) -> dict:
     for key in args.prompts.split(","):
         prompt, measure, sign = PROMPTS[key]
         for method, kw in settings(args):
-            before, after, latents, seconds = run_setting(pipe, method, kw, prompt, w)
+            before, after, latents, seconds, channels = run_setting(pipe, method, kw, prompt, w)
             m0, m1 = measurer.measure(before), measurer.measure(after)
             with torch.no_grad():
                 ident = F.cosine_similarity(identity.embed(before), identity.embed(after)).numpy()
             row = summarise(measure, sign, m0, m1, ident, seconds, len(seeds))
             if latents is not None:
                 row["residual_cosine"] = residual_cosine(latents, G.to_wplus(w))
+            if channels is not None:
+                row["channels"] = channels
             label = method + "".join(f" {k}={v}" for k, v in kw.items())
             results["rows"].append({"prompt": key, "text": prompt, "measure": measure,
                                     "method": label, **row})

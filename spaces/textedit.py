@@ -14,7 +14,12 @@ from stylelab.clip import (
 )
 from stylelab.faces.regions import REGIONS
 from stylelab.images import to_pil
-from stylelab.pipelines.textedit import ALPHA_LIMIT, METHODS, TextEditSettings
+from stylelab.pipelines.textedit import (
+    ALPHA_LIMIT,
+    MAX_CHANNELS,
+    METHODS,
+    TextEditSettings,
+)
 
 from .common import HUB, CheckedSlider, connect, friendly_errors, load_model, png_file
 from .edit import SOURCES, WHOLE, before_image, face_source, region_mask
@@ -32,7 +37,7 @@ METHOD_LABELS = {"Global direction (instant after a one-off preprocessing)": "gl
 def text_edit(model: str, clip: str, source: str, seed: float, truncation: float,
               inverted: dict | None, method: str, target: str, neutral: str, alpha: float,
               beta: float, steps: float, space: str, region: str | None = None,
-              request: gr.Request = None,
+              max_channels: float = MAX_CHANNELS, request: gr.Request = None,
               progress: gr.Progress = gr.Progress(track_tqdm=True)
               ) -> tuple[Image.Image, Image.Image, str]:
     """(before, after, notes); ``region``: edit only inside it (the Edit tab's regions).
@@ -40,7 +45,7 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
     key = METHOD_LABELS.get(method, method)
     if key not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    settings = TextEditSettings(key, alpha, beta, steps, space or "w+")
+    settings = TextEditSettings(key, alpha, beta, steps, space or "w+", max_channels)
     settings.check(max_steps=LIMITS.max_steps)
     face = face_source(model, source, seed, truncation, inverted)
     mask = region_mask(face, region)
@@ -50,7 +55,7 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
     try:
         result = pipe.run(key, face.w, target or "", neutral or "", alpha=settings.alpha,
                           beta=settings.beta, steps=settings.steps, space=settings.space,
-                          delta=face.delta, features=face.features, stop=flag.is_set,
+                          max_channels=settings.max_channels, delta=face.delta, features=face.features, stop=flag.is_set,
                           mask=mask)
     finally:
         CANCEL.finish(session, flag)
@@ -113,6 +118,8 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
                                   elem_id="text-alpha")
             beta = CheckedSlider(0.0, 0.5, 0.1, step=0.01, label="β (disentanglement)",
                                  elem_id="text-beta")
+            max_channels = gr.Number(MAX_CHANNELS, label="Max channels (global; 0: β alone)",
+                                     minimum=0, precision=0, elem_id="text-max-channels")
             steps = CheckedSlider(1, LIMITS.max_steps, min(40, LIMITS.max_steps), step=1,
                                   label="Steps (optimization / mapper training)",
                                   elem_id="text-steps")
@@ -130,7 +137,7 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
         notes = gr.Markdown(elem_id="text-notes")
         status = gr.Markdown(elem_id="text-status")
         inputs = [model, clip, source, seed, truncation, inverted, method, target, neutral,
-                  alpha, beta, steps, space, region]
+                  alpha, beta, steps, space, region, max_channels]
         connect(run.click, text_edit, inputs, [before, after, notes], status, "text_edit",
                 **JOBS)
         face = [model, source, seed, truncation, inverted]

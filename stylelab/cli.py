@@ -161,7 +161,7 @@ def _cmd_styleclip(args: argparse.Namespace) -> None:
     w, delta, features = _styleclip_input(args.input, pipe.G, args.invert_steps)
     result = pipe.run(args.method, w, args.prompt, args.neutral,
                       alpha=args.alpha, beta=args.beta, steps=args.steps, space=args.space,
-                      delta=delta, features=features)
+                      max_channels=args.max_channels, delta=delta, features=features)
     save_png(to_pil(result.before)[0], out / "before.png")
     save_png(to_pil(result.image)[0], out / "after.png")
     tensors = {f"styles.{k}": v.contiguous() for k, v in result.styles.items()}
@@ -418,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seed:N, a folder from `stylelab invert`, or a photo")
     sc.add_argument("--alpha", type=finite, default=4.0, help="global: strength")
     sc.add_argument("--beta", type=finite, default=0.1, help="global: disentanglement threshold")
+    sc.add_argument("--max-channels", type=count(0, 1_000_000), default=100,
+                    help="global: edit at most this many channels, the most relevant (0: β alone)")
     sc.add_argument("--space", default="w+", choices=["w+", "s"], help="optimize: latent space")
     sc.add_argument("--invert-steps", type=count(1, MAX_STEPS), default=300,
                     help="W+ steps for a photo input")

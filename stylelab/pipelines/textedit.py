@@ -42,6 +42,9 @@ SPACES = ("w+", "s")
 ALPHA_LIMIT = 15.0
 MAX_STEPS = 5000
 IDENTITY_MIN_SIZE = 128  # dlib identity needs a face of at least this many pixels
+#: global directions edit at most this many channels (README "StyleCLIP measured"): on the
+#: bundled face model β alone keeps thousands and breaks the face; 0 = β alone
+MAX_CHANNELS = 100
 
 
 @dataclass
@@ -53,6 +56,7 @@ class TextEditSettings:
     beta: float = 0.1
     steps: int = 60
     space: str = "w+"
+    max_channels: int = MAX_CHANNELS
     notes: list[str] = field(default_factory=list)
 
     def check(self, max_steps: int = MAX_STEPS) -> None:
@@ -64,6 +68,11 @@ class TextEditSettings:
         self.beta = check_number(self.beta, "β (disentanglement)", 0.0, 0.99)
         if self.space not in SPACES:
             raise ValueError(f"optimization space must be one of {SPACES}, got {self.space!r}")
+        channels = check_number(self.max_channels, "max channels", 0, 1_000_000)
+        if channels != int(channels):
+            raise ValueError(f"max channels must be a whole number (0: no limit), got "
+                             f"{self.max_channels!r}")
+        self.max_channels = int(channels)
         if self.method != "global":
             self.steps = check_steps(self.steps, max_steps)
 
@@ -125,6 +134,7 @@ class TextEditPipeline:
     # ------------------------------------------------------------------ methods
     def run(self, method: str, w: torch.Tensor, target: str, neutral: str = "a face", *,
             alpha: float = 4.0, beta: float = 0.1, steps: int = 60, space: str = "w+",
+            max_channels: int = MAX_CHANNELS,
             delta: dict[str, torch.Tensor] | None = None,
             features: dict[str, torch.Tensor] | None = None, progress: bool = True,
             stop: StopCheck | None = None, mask: torch.Tensor | None = None
@@ -136,7 +146,7 @@ class TextEditPipeline:
         mapper keeps the steps it has done in its checkpoint). ``mask``: ``(H, W)`` in
         [0, 1]: the edit only inside it, the outside pixel-identical
         (:func:`stylelab.local.masked_edit` on the edited S codes; W+/S only, no F)."""
-        settings = TextEditSettings(method, alpha, beta, steps, space)
+        settings = TextEditSettings(method, alpha, beta, steps, space, max_channels)
         settings.check()
         model = self.clip
         notes = check_prompts(model, target, neutral if method == "global" else None)
@@ -195,7 +205,11 @@ class TextEditPipeline:
         relevance = self.relevance(progress)
         relevance.check(G, model)
         direction = global_direction(relevance, text_direction(model, target, neutral),
-                                     settings.beta)
+                                     settings.beta, settings.max_channels)
+        above = int((direction.scores.abs() >= settings.beta).sum())
+        notes = [] if above <= direction.channels else [
+            f"edited the {direction.channels} channels most relevant to the prompt, of the "
+            f"{above} above β (max channels; 0 keeps them all)"]
         with torch.no_grad():
             styles = G.w_to_s(G.to_wplus(w.to(G.device)))
             edited = apply_global(G, styles, direction, relevance, settings.alpha)
@@ -206,8 +220,9 @@ class TextEditPipeline:
         return TextEditResult({k: v.cpu() for k, v in edited.items()}, image.cpu(), "global",
                               metrics=metrics, config={"alpha": settings.alpha,
                                                        "beta": settings.beta,
+                                                       "max_channels": settings.max_channels,
                                                        "top_channels": direction.top(G, 8)},
-                              before=before.cpu())
+                              before=before.cpu(), notes=notes)
 
     def mapper_path(self, prompt: str) -> Path:
         slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40] or "prompt"

@@ -36,15 +36,23 @@ class GlobalDirection:
                 if self.delta_s[i] != 0]
 
 
-def global_direction(relevance: Relevance, delta_t: torch.Tensor, beta: float = 0.1
-                     ) -> GlobalDirection:
-    """Δs for the text direction ``delta_t: (D,)`` (unit) at threshold ``beta`` in [0, 1).
+def global_direction(relevance: Relevance, delta_t: torch.Tensor, beta: float = 0.1,
+                     max_channels: int | None = None) -> GlobalDirection:
+    """Δs for the text direction ``delta_t: (D,)`` (unit) at threshold ``beta`` in [0, 1);
+    ``max_channels``: keep at most that many, those with the largest |Δi_c · Δt| (None or
+    0: StyleCLIP's β alone).
 
-    Raises ValueError when β removes every channel (the message gives the largest score)."""
+    β's scale is CLIP's: with a lower-dimensional embedding whose channel effects share a
+    few directions (the bundled face model: thousands of channels above β = 0.2) β alone
+    moves too many channels and breaks the face; the ranking stays prompt-specific, so a
+    channel budget keeps the strongest. Raises ValueError when β removes every channel (the
+    message gives the largest score)."""
     if delta_t.shape != (relevance.embed_dim,):
         raise ValueError(f"delta_t must be ({relevance.embed_dim},), got {tuple(delta_t.shape)}")
     scores = relevance.delta_i @ delta_t.float().cpu()
     kept = torch.where(scores.abs() >= beta, scores, torch.zeros_like(scores))
+    if max_channels and int((kept != 0).sum()) > max_channels:
+        kept[kept.abs().argsort(descending=True)[max_channels:]] = 0
     top = kept.abs().max()
     if top == 0:
         raise ValueError(f"β = {beta:.3f} removes every channel (the largest relevance to this "

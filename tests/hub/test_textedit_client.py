@@ -23,9 +23,9 @@ def pixels(path: str) -> np.ndarray:
 def call(client: Client, method: str = GLOBAL, target: str = "a face with alpha",
          neutral: str = "a face", *, clip: str = PLANTED_CLIP, alpha: float = 6.0,
          beta: float = 0.1, steps: int = 5, space: str = "w+", model: str = "tiny-test",
-         region: str = "whole image"):
+         region: str = "whole image", max_channels: float = 100):
     return client.predict(model, clip, "Seed", 3, 0.7, method, target, neutral, alpha, beta,
-                          steps, space, region, api_name="/text_edit")
+                          steps, space, region, max_channels, api_name="/text_edit")
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,14 @@ def test_real_hub_edits_text_offline_with_the_bundled_model(real_hub: Hub) -> No
                        api_name="/text_edit")
     assert "Traceback" not in str(info.value)
     assert real_hub.alive()
+
+
+def test_max_channels_limits_the_global_direction(client: Client, hub: Hub) -> None:
+    _, after_all, _ = call(client, beta=0.0, max_channels=0)
+    _, after_one, notes = call(client, beta=0.0, max_channels=1)
+    assert "channels 1.000" in notes and "most relevant to the prompt" in notes
+    assert np.abs(pixels(after_all) - pixels(after_one)).mean() > 0.5
+    with pytest.raises(Exception) as err:
+        call(client, max_channels=-1)
+    assert "minimum" in str(err.value) and "Traceback" not in str(err.value)
+    assert hub.alive()

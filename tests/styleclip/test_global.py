@@ -48,3 +48,26 @@ def test_beta_and_alpha(tiny, planted_clip, tiny_relevance):
     change = (moved - flatten_styles(tiny, styles)).abs().mean(0)
     assert int(change.argmax()) == PLANTED["alpha"] or change[PLANTED["alpha"]] > 0
     assert (change > 0).sum() == strict.channels
+
+
+def test_max_channels_keeps_the_most_relevant(planted_clip, tiny_relevance):
+    dt = text_direction(planted_clip, "a face with alpha", "a face")
+    loose = global_direction(tiny_relevance, dt, beta=0.0)
+    capped = global_direction(tiny_relevance, dt, beta=0.0, max_channels=5)
+    assert capped.channels == 5 < loose.channels
+    top5 = set(loose.scores.abs().argsort(descending=True)[:5].tolist())
+    assert set(capped.delta_s.nonzero().flatten().tolist()) == top5
+    assert capped.delta_s.abs().max() == 1.0
+    assert torch.equal(global_direction(tiny_relevance, dt, 0.0, max_channels=0).delta_s,
+                       loose.delta_s)
+    few = global_direction(tiny_relevance, dt, beta=0.9)  # β already keeps fewer: unchanged
+    assert torch.equal(global_direction(tiny_relevance, dt, 0.9, max_channels=50).delta_s,
+                       few.delta_s)
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, float("nan"), "many"])
+def test_settings_refuse_bad_max_channels(value):
+    from stylelab.pipelines.textedit import TextEditSettings
+
+    with pytest.raises(ValueError, match="max channels"):
+        TextEditSettings("global", max_channels=value).check()
