@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from styleclip_edits import NEUTRAL, PROMPTS  # the same prompts and measures
 
 from stylelab import load_generator
 from stylelab.clip import load_clip
@@ -33,20 +34,6 @@ from stylelab.styleclip import (
     load_or_compute_relevance,
     text_direction,
 )
-
-PROMPTS = {  # short name -> (prompt, face-set measure, sign of the measure's change)
-    "smiling": ("a smiling face", "smile", 1),
-    "not-smiling": ("a face that is not smiling", "smile", -1),
-    "old": ("an old face", "age", 1),
-    "young": ("a young face", "age", -1),
-    "surprised": ("a surprised face", "surprised", 1),
-    "angry": ("an angry face", "angry", 1),
-    "eyes-closed": ("a face with closed eyes", "eye_openness", -1),
-    "mouth-open": ("a face with an open mouth", "mouth_open", 1),
-    "looking-left": ("a face looking to the left", "yaw", -1),
-    "woman": ("a woman", "gender", -1),
-}
-NEUTRAL = "a face"
 
 
 def detector_scores(G, faces: int) -> dict[str, torch.Tensor]:
