@@ -90,3 +90,29 @@ def test_global_directions_are_instant_from_the_shipped_relevance(model, mobile,
     assert found.clip_digest == model.weights_digest and found.embed_dim == model.embed_dim
     direction = global_direction(found, text_direction(model, "a smiling face", "a face"), 0.1)
     assert 0 < direction.channels < found.delta_i.shape[0]
+
+
+def test_global_smile_with_the_channel_budget_keeps_the_face(model, mobile, faceapi_dir,
+                                                              tmp_path, monkeypatch):
+    """β alone broke faces on this model (thousands of channels); the pipeline's default
+    budget of 100 makes both held-out faces smile (benchmark: 16/16 faces, +2.5 z, identity
+    0.94) and keeps them recognisable."""
+    from stylelab.directions.measures import FaceMeasurer
+    from stylelab.faces import FaceAttributes
+    from stylelab.latents import z_from_seeds
+    from stylelab.pipelines.textedit import TextEditPipeline
+    from stylelab.styleclip import relevance
+
+    monkeypatch.setattr(relevance, "relevance_path", lambda G, clip: tmp_path / "none.safetensors")
+    pipe = TextEditPipeline(mobile, model)
+    w = mobile.map(z_from_seeds([18000, 18001], mobile.z_dim), 1.0)
+    result = pipe.run("global", w, "a smiling face", "a face", alpha=3.0, beta=0.1,
+                      progress=False)
+    assert result.metrics["channels"] == 100 and any("100 channels" in n for n in result.notes)
+    measurer = FaceMeasurer(FaceAttributes(faceapi_dir))
+    before, after = measurer.measure(result.before), measurer.measure(result.image)
+    assert (after["smile"] > before["smile"]).all(), (before["smile"], after["smile"])
+    with torch.no_grad():
+        cos = F.cosine_similarity(pipe.identity().embed(result.before),
+                                  pipe.identity().embed(result.image))
+    assert (cos >= 0.85).all(), cos
