@@ -55,7 +55,8 @@ def text_edit(model: str, clip: str, source: str, seed: float, truncation: float
     try:
         result = pipe.run(key, face.w, target or "", neutral or "", alpha=settings.alpha,
                           beta=settings.beta, steps=settings.steps, space=settings.space,
-                          max_channels=settings.max_channels, delta=face.delta, features=face.features, stop=flag.is_set,
+                          max_channels=settings.max_channels, delta=face.delta,
+                          features=face.features, stop=flag.is_set,
                           mask=mask)
     finally:
         CANCEL.finish(session, flag)
