@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from adaptation import diversity, render  # the filter benchmark's helpers
 
 from stylelab import load_generator
 from stylelab.adaptation import NADAConfig, adapt
@@ -48,19 +49,6 @@ DOMAINS = {
 FIRST_HELD_OUT_SEED = 18_000
 
 
-def render(G, w, size, batch=8):
-    with torch.no_grad():
-        return torch.cat([G.synthesis(w[i:i + batch], size=size).clamp(-1, 1)
-                          for i in range(0, len(w), batch)])
-
-
-def pairwise(dist, images, pairs=40):
-    n = len(images)
-    idx = [(i, j) for i in range(n) for j in range(i + 1, n)][:pairs]
-    with torch.no_grad():
-        return float(dist(images[[i for i, _ in idx]], images[[j for _, j in idx]]).mean())
-
-
 def measure_domain(G, child, w, size, measure, sign, measurer, identity, effnet,
                    spread: dict[str, float]) -> dict:
     before, after = render(G, w, size), render(child, w, size)
@@ -77,7 +65,7 @@ def measure_domain(G, child, w, size, measure, sign, measurer, identity, effnet,
             "min_change": float(np.nanmin(change * sign)),
             "ad": float(np.mean(list(others.values()))), "others_z": others,
             "identity": float(ident.mean()),
-            "diversity": pairwise(effnet, after) / max(pairwise(effnet, before), 1e-8),
+            "diversity": diversity(effnet, after, 40) / max(diversity(effnet, before, 40), 1e-8),
             "labeller": measure not in LANDMARK_MEASURES}
 
 
@@ -118,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
             child = load_generator(str(Path(args.children) / f"nada-{key}"))
             info = json.loads((Path(args.children) / f"nada-{key}" / "adapted.json").read_text())
             wall, cpu = info["seconds"], info["cpu_seconds"]
-            final = info["history"][-1].get("directional")
+            final, steps = info["history"][-1].get("directional"), info["steps"]
         else:
             result = adapt(G, "nada", source_text=source, target_text=target, clip=clip,
                            config=NADAConfig(steps=args.steps, layers=args.layers),
@@ -127,13 +115,14 @@ def main(argv: list[str] | None = None) -> dict:
             if args.save:
                 result.save(Path(args.save) / f"nada-{key}")
             child, final = result.generator, result.history[-1].get("directional")
+            steps = result.steps
         row = {"domain": key, "source": source, "target": target, "measure": measure,
-               "steps": args.steps, "wall_s": wall, "cpu_s": cpu,
+               "steps": steps, "wall_s": wall, "cpu_s": cpu,
                "final_loss": final,
                **measure_domain(G, child, w, args.size, measure, sign, measurer, identity,
                                 effnet, spread)}
         results["rows"].append(row)
-        print(f"{key:9s} {args.steps:5d} {row['before']:7.3f} {row['after']:7.3f} "
+        print(f"{key:9s} {steps:5d} {row['before']:7.3f} {row['after']:7.3f} "
               f"{row['change_z']:6.2f} {row['right_way']:5.2f} {row['min_change']:7.3f} "
               f"{row['ad']:5.2f} {row['identity']:5.3f} {row['diversity']:5.2f} "
               f"{wall:5.0f}/{cpu:5.0f}" + (" *" if row["labeller"] else ""))
