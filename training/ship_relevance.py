@@ -23,7 +23,6 @@ from stylelab import load_generator
 from stylelab.clip import load_clip
 from stylelab.styleclip import RelevanceConfig, load_or_compute_relevance
 from stylelab.styleclip.relevance import (
-    Relevance,
     relevance_path,
     shipped_relevance_path,
 )
@@ -43,14 +42,9 @@ def main(argv: list[str] | None = None) -> Path:
     if not digest:
         raise SystemExit(f"{clip.name} has no weights digest: only models with fixed, "
                          "checksummed weights can ship a relevance file")
-    cached = relevance_path(G, clip)
-    relevance = (Relevance.load(cached) if cached.is_file() else
-                 load_or_compute_relevance(G, clip, RelevanceConfig(faces=args.faces),
-                                           path=cached))
-    if relevance.clip_digest not in (None, digest):
-        raise SystemExit(f"{cached} was computed with other weights of {clip.name}; delete it "
-                         "and run again")
-    relevance.check(G, clip)
+    # the cached file when there is one (checked against these weights), else computed
+    relevance = load_or_compute_relevance(G, clip, RelevanceConfig(faces=args.faces),
+                                          path=relevance_path(G, clip))
     out = Path(args.out) if args.out else shipped_relevance_path(G, clip)
     replace(relevance, clip_digest=digest).save(out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; {relevance.config['faces']} faces, "

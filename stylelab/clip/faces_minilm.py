@@ -259,7 +259,7 @@ class FacesMiniLM(TextImageModel):
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> FacesMiniLM:
         """A frozen model from :meth:`save`'s files (checksum checked first)."""
-        from ..cache import CacheError, load_checked, read_metadata, sha256_file
+        from ..cache import CacheError, load_checked, read_metadata
 
         path = Path(path)
         try:  # the config comes from the checksummed file (the .json is for people)
@@ -276,7 +276,8 @@ class FacesMiniLM(TextImageModel):
         except RuntimeError as e:
             raise ClipUnavailableError(f"{path} does not fit the model ({str(e)[:200]}); "
                                        f"export it again: {TRAIN}") from e
-        model.weights_digest = sha256_file(path)
+        # load_checked has just verified the file against its sidecar: that is its digest
+        model.weights_digest = path.with_suffix(".sha256").read_text().strip()
         return model.to(device).freeze()
 
 
