@@ -128,3 +128,17 @@ def load_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """A tiny-model hub whose sessions expire after 6 s (tests/hub/test_load.py)."""
     yield from launch_hub("tiny-test", tmp_path_factory.mktemp("hub-load"),
                           extra_env={"STYLELAB_HUB_SESSION_TTL": "6"})
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """On a failure, attach the tail of each hub's server log the test used (a CI run keeps
+    nothing else: the log is how a timeout in the browser gets explained)."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    for name in ("hub", "real_hub", "load_hub"):
+        hub = getattr(item, "funcargs", {}).get(name)
+        if isinstance(hub, Hub) and hub.log.exists():
+            report.sections.append((f"{name} server log (tail)", hub.log_tail(4000)))
