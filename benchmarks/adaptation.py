@@ -3,7 +3,8 @@
 For each filter f (``--filters``, mild to far) the single reference is ``f(G_s(w_ref))`` (seed
 ``--ref-seed``, truncation 0.7); a perfect child satisfies ``G_t(w) = f(G_s(w))``. Each method
 (``--methods``: difa, jojo, nada, DiFa's ablations difa-nostyle, difa-noscc, difa-reach
-(with our reach term), and jojo-affines, which also trains the style affines) adapts
+(with our reach term), difa-momentum / difa-momentum-lr4 (Adam β1 0.9, and 4x the lr), and
+jojo-affines, which also trains the style affines) adapts
 ``--steps`` steps; the reference is inverted like a user's would be (our e4e encoder when
 trained, refined by W+ optimisation). NADA uses :class:`~stylelab.testing.clip.FilterClip`,
 a constructed text-image model whose "photo" -> "<filter>" direction is the filter's.
@@ -57,6 +58,9 @@ METHODS = {
     "difa-nostyle": ("difa", {"style_weight": 0.0}),
     "difa-noscc": ("difa", {"consistency_weight": 0.0}),
     "difa-reach": ("difa", {"reach_weight": 1.0}),  # ours: move as far as the reference did
+    # the optimiser: Adam with momentum (β1 0.9) in place of the paper's β1 = 0, and 4x its lr
+    "difa-momentum": ("difa", {"betas": (0.9, 0.99)}),
+    "difa-momentum-lr4": ("difa", {"betas": (0.9, 0.99), "lr": 0.0064}),
     "jojo": ("jojo", {}),
     "jojo-affines": ("jojo", {"train_affines": True}),  # for StyleAlign's "what changes"
     "nada": ("nada", {}),

@@ -213,20 +213,30 @@ def naive_relevance(G: StyleGenerator, clip: TextImageModel, channels: Sequence[
     rows, and the number of generator forward passes it took (``2 x channels x faces``).
     ``sigmas``: the step (StyleCLIP: ±5 σ)."""
     std = style_std(G) if std is None else std
-    flats = seeded_styles(G, faces, psi, seed)
+    diffs = naive_differences(G, clip, channels, seeded_styles(G, faces, psi, seed), std,
+                              size=size, batch=batch, sigmas=sigmas, progress=progress)
+    return F.normalize(diffs.mean(1), dim=1).float(), 2 * len(channels) * faces
+
+
+def naive_differences(G: StyleGenerator, clip: TextImageModel, channels: Sequence[int],
+                      flats: torch.Tensor, std: torch.Tensor, *, size: int = 256,
+                      batch: int = 8, sigmas: float = FD_SIGMAS, progress: bool = True
+                      ) -> torch.Tensor:
+    """Per face: ``(len(channels), N, D)`` float64 unit differences
+    ``normalize(E(G(s_n + h σ_c e_c)) - E(G(s_n - h σ_c e_c)))`` for ``flats: (N, S)``."""
     rows = []
     for c in tqdm(channels, desc="naive relevance", disable=not progress):
         step = torch.zeros_like(flats)
         step[:, c] = sigmas * std[c]
         diffs = []
         with torch.no_grad():
-            for i in range(0, faces, batch):
+            for i in range(0, len(flats), batch):
                 sl = slice(i, i + batch)
                 d = (embed_styles(G, clip, flats[sl] + step[sl], size)
                      - embed_styles(G, clip, flats[sl] - step[sl], size))
                 diffs.append(F.normalize(d.double(), dim=1))
-        rows.append(F.normalize(torch.cat(diffs).mean(0), dim=0))
-    return torch.stack(rows).float(), 2 * len(channels) * faces
+        rows.append(torch.cat(diffs))
+    return torch.stack(rows)
 
 
 def load_or_compute_relevance(G: StyleGenerator, clip: TextImageModel,
