@@ -6,7 +6,8 @@ assets, so global directions are instant on first use (the Text edit tab's defau
 
 Uses the cached relevance of the pair when there is one (``<cache>/styleclip/...``, e.g.
 left by ``benchmarks/styleclip_edits.py`` or the hub), else computes it (32 faces x 256
-vector-Jacobian products for faces-minilm: about 25 min on 2 threads). The asset records the
+vector-Jacobian products for faces-minilm: about 25 min on 2 threads; resumable: run the same
+command again after an interruption). The asset records the
 text model's weights digest: after retraining the model, run this again (a stale file is
 ignored, and the relevance is computed on first use as before).
 """
@@ -43,8 +44,11 @@ def main(argv: list[str] | None = None) -> Path:
         raise SystemExit(f"{clip.name} has no weights digest: only models with fixed, "
                          "checksummed weights can ship a relevance file")
     # the cached file when there is one (checked against these weights), else computed
-    relevance = load_or_compute_relevance(G, clip, RelevanceConfig(faces=args.faces),
-                                          path=relevance_path(G, clip))
+    # (resumable: an interrupted run continues from its partial sum when run again)
+    path = relevance_path(G, clip)
+    if args.faces != RelevanceConfig.faces:  # not the hub's default: a cache file of its own
+        path = path.with_name(f"{path.stem}-{args.faces}faces.safetensors")
+    relevance = load_or_compute_relevance(G, clip, RelevanceConfig(faces=args.faces), path=path)
     out = Path(args.out) if args.out else shipped_relevance_path(G, clip)
     replace(relevance, clip_digest=digest).save(out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; {relevance.config['faces']} faces, "

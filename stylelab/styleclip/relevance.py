@@ -22,6 +22,7 @@ When ``k >= D`` step 1 is skipped and ``U_n = I`` (exact). Cost per face: ``2k``
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -32,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..cache import cache_dir, load_checked, save_checked
+from ..cache import CacheError, cache_dir, load_checked, read_metadata, save_checked
 from ..clip.base import ClipError, TextImageModel
 from ..models.base import StyleGenerator
 from ..models.stylespace import (
@@ -120,8 +121,6 @@ class Relevance:
 
 
 def _json(value):
-    import json
-
     return json.loads(value) if isinstance(value, str) else value
 
 
@@ -188,21 +187,51 @@ def _vjp(out: torch.Tensor, x: torch.Tensor, vectors: torch.Tensor) -> torch.Ten
 
 def channel_relevance(G: StyleGenerator, clip: TextImageModel,
                       config: RelevanceConfig = RelevanceConfig(), *,
-                      std: torch.Tensor | None = None, progress: bool = True) -> Relevance:
-    """Δi for every S channel (see the module docstring): ``(S, D)`` unit rows."""
+                      std: torch.Tensor | None = None, progress: bool = True,
+                      checkpoint: str | Path | None = None) -> Relevance:
+    """Δi for every S channel (see the module docstring): ``(S, D)`` unit rows.
+
+    ``checkpoint``: a file the running sum is saved to after every face and resumed from
+    (same generator, text model and config only; anything else starts afresh); an
+    interrupted run continues where it stopped, with the result of an uninterrupted one."""
     std = style_std(G) if std is None else std
     flats = seeded_styles(G, config.faces, config.psi, config.seed)
-    gen = torch.Generator().manual_seed(config.seed + 1)
-    total = torch.zeros(s_dim(G), clip.embed_dim, dtype=torch.float64)
-    forward = backward = 0
-    for n in tqdm(range(config.faces), desc="channel relevance", disable=not progress):
+    key = {"signature": latent_signature(G, "s"), "clip": clip.name, "config": asdict(config),
+           "clip_digest": getattr(clip, "weights_digest", None) or ""}
+    state = _resume(checkpoint, key) if checkpoint else None
+    if state is None:
+        gen = torch.Generator().manual_seed(config.seed + 1)
+        state = {"total": torch.zeros(s_dim(G), clip.embed_dim, dtype=torch.float64),
+                 "counts": torch.zeros(3, dtype=torch.int64), "rng": gen.get_state()}
+    gen = torch.Generator()
+    gen.set_state(state["rng"])
+    total, counts = state["total"], state["counts"]  # counts: faces done, forward, backward
+    for n in tqdm(range(int(counts[0]), config.faces), desc="channel relevance",
+                  disable=not progress, initial=int(counts[0]), total=config.faces):
         jac, f, b = face_jacobian(G, clip, flats[n:n + 1], std, config, gen)
         total += F.normalize(jac.T.double(), dim=1)
-        forward, backward = forward + f, backward + b
+        counts += torch.tensor([1, f, b])
+        if checkpoint:
+            save_checked(Path(checkpoint), {"total": total, "counts": counts,
+                                            "rng": gen.get_state()}, key)
     return Relevance(F.normalize(total, dim=1).float(), std.float(), G.model_name,
-                     latent_signature(G, "s"), clip.name, asdict(config),
-                     {"forward": forward, "backward": backward},
-                     getattr(clip, "weights_digest", None))
+                     key["signature"], clip.name, asdict(config),
+                     {"forward": int(counts[1]), "backward": int(counts[2])},
+                     key["clip_digest"] or None)
+
+
+def _resume(checkpoint: str | Path, key: dict) -> dict | None:
+    """The saved state of a run with exactly ``key``, or None (no file, or another run's)."""
+    path = Path(checkpoint)
+    if not path.is_file():
+        return None
+    try:
+        if read_metadata(path) != {k: v if isinstance(v, str) else json.dumps(v)
+                                   for k, v in key.items()}:  # as save_checked wrote them
+            return None
+        return load_checked(path)
+    except CacheError:
+        return None
 
 
 def naive_relevance(G: StyleGenerator, clip: TextImageModel, channels: Sequence[int], *,
@@ -244,8 +273,8 @@ def load_or_compute_relevance(G: StyleGenerator, clip: TextImageModel,
                               path: str | Path | None = None, recompute: bool = False,
                               progress: bool = True) -> Relevance:
     """The cached relevance of (G, clip); else, with no ``path`` given, the one shipped in the
-    package for these exact weights (:func:`shipped_relevance_path`); else computed and
-    cached on first use."""
+    package for these exact weights (:func:`shipped_relevance_path`); else computed (resumably:
+    ``<path>.partial.safetensors`` holds the faces done so far) and cached on first use."""
     shipped = shipped_relevance_path(G, clip) if path is None and not recompute else None
     path = Path(path) if path is not None else relevance_path(G, clip)
     if path.is_file() and not recompute:
@@ -258,8 +287,12 @@ def load_or_compute_relevance(G: StyleGenerator, clip: TextImageModel,
         if digest and relevance.clip_digest == digest:  # made with these very weights
             relevance.check(G, clip)
             return relevance
-    relevance = channel_relevance(G, clip, config, progress=progress)
+    # an interrupted computation (a closed hub, Ctrl-C) resumes from its partial sum
+    partial = path.with_name(path.stem + ".partial.safetensors")
+    relevance = channel_relevance(G, clip, config, progress=progress, checkpoint=partial)
     relevance.save(path)
+    for leftover in (partial, partial.with_suffix(".sha256")):
+        leftover.unlink(missing_ok=True)
     return relevance
 
 

@@ -119,3 +119,41 @@ def test_digest_mismatch_is_refused_and_shipped_file_needs_the_same_weights(
     monkeypatch.setattr(planted_clip, "weights_digest", "a" * 64, raising=False)
     shipped = load_or_compute_relevance(tiny, planted_clip, progress=False)
     assert isinstance(shipped, Relevance) and shipped.clip_digest == "a" * 64
+
+
+def test_an_interrupted_relevance_resumes_to_the_same_result(tiny, planted_clip, tmp_path,
+                                                             monkeypatch):
+    """Killed after 2 of 5 faces, then run again with the same checkpoint: only the last 3
+    faces are computed, and the result equals an uninterrupted run's (range finder included,
+    whose random state is part of the checkpoint); another config starts afresh."""
+    from stylelab.styleclip import relevance as module
+
+    config = RelevanceConfig(faces=5, rank=6, size=SIZE)
+    whole = channel_relevance(tiny, planted_clip, config, progress=False)
+    checkpoint = tmp_path / "partial.safetensors"
+    real, calls = module.face_jacobian, []
+
+    def dies_after_two(*args, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "face_jacobian", dies_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        channel_relevance(tiny, planted_clip, config, progress=False, checkpoint=checkpoint)
+    monkeypatch.setattr(module, "face_jacobian", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    resumed = channel_relevance(tiny, planted_clip, config, progress=False, checkpoint=checkpoint)
+    assert len(calls) == 5  # 2 before the interruption, 3 after
+    assert torch.allclose(resumed.delta_i, whole.delta_i, atol=1e-6)
+    assert resumed.evaluations == whole.evaluations
+    other = channel_relevance(tiny, planted_clip, RelevanceConfig(faces=2, rank=6, size=SIZE),
+                              progress=False, checkpoint=checkpoint)
+    assert len(calls) == 7 and other.config["faces"] == 2  # not resumed from 5 faces' state
+    monkeypatch.setattr(module, "face_jacobian", real)
+    cached = load_or_compute_relevance(tiny, planted_clip, RelevanceConfig(faces=2, rank=6,
+                                       size=SIZE), path=tmp_path / "r.safetensors",
+                                       progress=False)
+    assert cached.config["faces"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "partial.safetensors", "partial.sha256", "r.safetensors", "r.sha256"]  # none left
