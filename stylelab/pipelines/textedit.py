@@ -123,12 +123,13 @@ class TextEditPipeline:
         """``G``, or ``G`` tuned by a PTI ``delta``."""
         return self._tuned.get(delta)
 
-    def relevance(self, progress: bool = True) -> Relevance:
-        """Channel relevance of (G, clip): from the disk cache, or computed once (tqdm)."""
+    def relevance(self, progress: bool = True, stop: StopCheck | None = None) -> Relevance:
+        """Channel relevance of (G, clip): from the disk cache, or computed once (tqdm;
+        ``stop`` ends the computation between faces, which resumes on the next call)."""
         with self._lock:
             if self._relevance is None:
                 self._relevance = load_or_compute_relevance(
-                    self.G, self.clip, self.relevance_config, progress=progress)
+                    self.G, self.clip, self.relevance_config, progress=progress, stop=stop)
             return self._relevance
 
     # ------------------------------------------------------------------ methods
@@ -143,7 +144,8 @@ class TextEditPipeline:
         ``features``: a CLCAE inversion's F (the edit is found on W+/S, then both images are
         rendered through F moved by it: ``f + G_k(S_edited) - G_k(S)``).
         ``stop``: polled every optimisation / mapper-training step; True ends early (a
-        mapper keeps the steps it has done in its checkpoint). ``mask``: ``(H, W)`` in
+        mapper keeps the steps it has done in its checkpoint); polled between faces while
+        global directions compute their one-off relevance (RelevanceStopped; resumes). ``mask``: ``(H, W)`` in
         [0, 1]: the edit only inside it, the outside pixel-identical
         (:func:`stylelab.local.masked_edit` on the edited S codes; W+/S only, no F)."""
         settings = TextEditSettings(method, alpha, beta, steps, space, max_channels)
@@ -152,7 +154,7 @@ class TextEditPipeline:
         notes = check_prompts(model, target, neutral if method == "global" else None)
         G = self.generator_for(delta)
         if method == "global":
-            result = self._global(G, model, w, target, neutral, settings, progress)
+            result = self._global(G, model, w, target, neutral, settings, progress, stop)
         elif method == "optimize":
             config = ClipOptimizeConfig(space=space, steps=settings.steps, size=self.size)
             result = optimize_text(G, model, w, target, config, identity=self.identity(),
@@ -201,8 +203,9 @@ class TextEditPipeline:
         result.notes.append("rendered through the CLCAE inversion's F features, moved with "
                             "the edit")
 
-    def _global(self, G, model, w, target, neutral, settings, progress) -> TextEditResult:
-        relevance = self.relevance(progress)
+    def _global(self, G, model, w, target, neutral, settings, progress,
+                stop=None) -> TextEditResult:
+        relevance = self.relevance(progress, stop)
         relevance.check(G, model)
         direction = global_direction(relevance, text_direction(model, target, neutral),
                                      settings.beta, settings.max_channels)

@@ -18,6 +18,7 @@ from .optimize import ClipOptimizeConfig, TextEditResult, clip_metrics, optimize
 from .relevance import (
     Relevance,
     RelevanceConfig,
+    RelevanceStopped,
     channel_relevance,
     load_or_compute_relevance,
     naive_relevance,
@@ -27,8 +28,8 @@ from .text import TEMPLATES, check_prompts, encode_prompt, text_direction
 
 __all__ = [
     "TEMPLATES", "ClipOptimizeConfig", "GlobalDirection", "LatentMapper", "MapperConfig",
-    "MapperTraining", "Relevance", "RelevanceConfig", "TextEditResult", "apply_global",
-    "apply_mapper", "channel_relevance", "check_prompts", "clip_metrics", "encode_prompt",
-    "global_direction", "load_mapper", "load_or_compute_relevance", "naive_relevance",
-    "optimize_text", "relevance_path", "text_direction", "train_mapper",
+    "MapperTraining", "Relevance", "RelevanceConfig", "RelevanceStopped", "TextEditResult",
+    "apply_global", "apply_mapper", "channel_relevance", "check_prompts", "clip_metrics",
+    "encode_prompt", "global_direction", "load_mapper", "load_or_compute_relevance",
+    "naive_relevance", "optimize_text", "relevance_path", "text_direction", "train_mapper",
 ]

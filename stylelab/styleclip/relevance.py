@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -45,6 +45,10 @@ from ..models.stylespace import (
 )
 
 FD_SIGMAS = 5.0  # StyleCLIP's perturbation: ±5 standard deviations of the channel
+
+
+class RelevanceStopped(ClipError):
+    """The caller stopped a relevance computation (its checkpoint keeps the faces done)."""
 
 
 @dataclass(frozen=True)
@@ -188,12 +192,14 @@ def _vjp(out: torch.Tensor, x: torch.Tensor, vectors: torch.Tensor) -> torch.Ten
 def channel_relevance(G: StyleGenerator, clip: TextImageModel,
                       config: RelevanceConfig = RelevanceConfig(), *,
                       std: torch.Tensor | None = None, progress: bool = True,
-                      checkpoint: str | Path | None = None) -> Relevance:
+                      checkpoint: str | Path | None = None,
+                      stop: Callable[[], bool] | None = None) -> Relevance:
     """Δi for every S channel (see the module docstring): ``(S, D)`` unit rows.
 
     ``checkpoint``: a file the running sum is saved to after every face and resumed from
     (same generator, text model and config only; anything else starts afresh); an
-    interrupted run continues where it stopped, with the result of an uninterrupted one."""
+    interrupted run continues where it stopped, with the result of an uninterrupted one.
+    ``stop``: polled before each face; True raises :class:`RelevanceStopped`."""
     std = style_std(G) if std is None else std
     flats = seeded_styles(G, config.faces, config.psi, config.seed)
     key = {"signature": latent_signature(G, "s"), "clip": clip.name, "config": asdict(config),
@@ -208,10 +214,15 @@ def channel_relevance(G: StyleGenerator, clip: TextImageModel,
     total, counts = state["total"], state["counts"]  # counts: faces done, forward, backward
     for n in tqdm(range(int(counts[0]), config.faces), desc="channel relevance",
                   disable=not progress, initial=int(counts[0]), total=config.faces):
+        if stop is not None and stop():
+            kept = " (kept: run it again to continue)" if checkpoint else ""
+            raise RelevanceStopped(f"channel relevance stopped after {n} of {config.faces} "
+                                   f"faces{kept}")
         jac, f, b = face_jacobian(G, clip, flats[n:n + 1], std, config, gen)
         total += F.normalize(jac.T.double(), dim=1)
         counts += torch.tensor([1, f, b])
         if checkpoint:
+            Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
             save_checked(Path(checkpoint), {"total": total, "counts": counts,
                                             "rng": gen.get_state()}, key)
     return Relevance(F.normalize(total, dim=1).float(), std.float(), G.model_name,
@@ -271,10 +282,12 @@ def naive_differences(G: StyleGenerator, clip: TextImageModel, channels: Sequenc
 def load_or_compute_relevance(G: StyleGenerator, clip: TextImageModel,
                               config: RelevanceConfig = RelevanceConfig(), *,
                               path: str | Path | None = None, recompute: bool = False,
-                              progress: bool = True) -> Relevance:
+                              progress: bool = True, stop: Callable[[], bool] | None = None
+                              ) -> Relevance:
     """The cached relevance of (G, clip); else, with no ``path`` given, the one shipped in the
     package for these exact weights (:func:`shipped_relevance_path`); else computed (resumably:
-    ``<path>.partial.safetensors`` holds the faces done so far) and cached on first use."""
+    ``<path>.partial.safetensors`` holds the faces done so far; ``stop`` as in
+    :func:`channel_relevance`) and cached on first use."""
     shipped = shipped_relevance_path(G, clip) if path is None and not recompute else None
     path = Path(path) if path is not None else relevance_path(G, clip)
     if path.is_file() and not recompute:
@@ -289,7 +302,8 @@ def load_or_compute_relevance(G: StyleGenerator, clip: TextImageModel,
             return relevance
     # an interrupted computation (a closed hub, Ctrl-C) resumes from its partial sum
     partial = path.with_name(path.stem + ".partial.safetensors")
-    relevance = channel_relevance(G, clip, config, progress=progress, checkpoint=partial)
+    relevance = channel_relevance(G, clip, config, progress=progress, checkpoint=partial,
+                                  stop=stop)
     relevance.save(path)
     for leftover in (partial, partial.with_suffix(".sha256")):
         leftover.unlink(missing_ok=True)

@@ -157,3 +157,31 @@ def test_an_interrupted_relevance_resumes_to_the_same_result(tiny, planted_clip,
     assert cached.config["faces"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "partial.safetensors", "partial.sha256", "r.safetensors", "r.sha256"]  # none left
+
+
+def test_cancel_stops_the_one_off_relevance_and_the_next_run_resumes(tiny, planted_clip,
+                                                                     tmp_path, monkeypatch):
+    """The Text edit tab's Cancel during a global direction's first use: stopped between
+    faces with a message, the faces done kept, and the next run finishes from there."""
+    from stylelab.pipelines.textedit import TextEditPipeline
+    from stylelab.styleclip import RelevanceStopped
+    from stylelab.styleclip import relevance as module
+
+    monkeypatch.setenv("STYLELAB_CACHE", str(tmp_path))
+    config = RelevanceConfig(faces=4, rank=6, size=SIZE)
+    pipe = TextEditPipeline(tiny, planted_clip, identity=None, size=SIZE, relevance=config)
+    w = tiny.sample_w(1, seed=3)
+    polls = []
+
+    def stop_after_two() -> bool:
+        polls.append(1)
+        return len(polls) > 2
+
+    with pytest.raises(RelevanceStopped, match="after 2 of 4 faces .*run it again"):
+        pipe.run("global", w, "a face with alpha", stop=stop_after_two)
+    real, computed = module.face_jacobian, []
+    monkeypatch.setattr(module, "face_jacobian",
+                        lambda *a, **k: (computed.append(1), real(*a, **k))[1])
+    result = pipe.run("global", w, "a face with alpha", stop=lambda: False)
+    assert len(computed) == 2 and result.image.shape == result.before.shape
+    assert not list(tmp_path.rglob("*.partial.*"))  # finished: no partial file left
