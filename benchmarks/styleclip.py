@@ -16,6 +16,12 @@ No CLIP weights are reachable offline, so the models are:
 
     python benchmarks/styleclip.py [--models face-measures,random-vit-b32] [--faces 4]
         [--channels 24] [--rank 512] [--fd-sigmas 5,1] [--json ...]
+    python benchmarks/styleclip.py --models stylelab/faces-minilm --shipped | --relevance FILE
+
+``--shipped`` / ``--relevance`` measure an existing relevance (the package's, or a file) on
+its own faces; the finite differences then also report their split-half agreement (the
+definition's own face-sampling noise) and how each step agrees with the first over the
+first n faces and, estimated, with many faces.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import torch.nn.functional as F
 from stylelab import load_generator
 from stylelab.models.stylespace import s_dim, style_std
 from stylelab.styleclip.relevance import (
+    Relevance,
     RelevanceConfig,
     channel_relevance,
     load_or_compute_relevance,
@@ -67,8 +74,13 @@ def agreement(ours: torch.Tensor, naive: torch.Tensor) -> dict:
 
 
 def our_relevance(G, clip, args, std: torch.Tensor):
-    """(relevance, seconds): computed here on ``--faces``, or with ``--shipped`` the one the
-    package ships (or the cache holds) for this model, whose seconds are not measured here."""
+    """(relevance, seconds): computed here on ``--faces``; or, not timed here, the
+    ``--relevance`` file, or with ``--shipped`` the one the package ships (or the cache
+    holds) for this model."""
+    if args.relevance:  # a relevance file (e.g. one made with more faces)
+        relevance = Relevance.load(args.relevance)
+        relevance.check(G, clip)
+        return relevance, None
     if args.shipped:
         return load_or_compute_relevance(G, clip, progress=False), None
     config = RelevanceConfig(faces=args.faces, rank=min(args.rank, clip.embed_dim),
@@ -160,6 +172,8 @@ def main() -> None:
     ap.add_argument("--shipped", action="store_true",
                     help="measure the shipped (or cached) relevance on its own faces instead "
                          "of computing one on --faces")
+    ap.add_argument("--relevance", default=None,
+                    help="measure this relevance file on its own faces (one --models entry)")
     ap.add_argument("--json", default="benchmarks/results/styleclip.json")
     args = ap.parse_args()
     args.fd_sigmas = [float(s) for s in args.fd_sigmas.split(",")]
