@@ -54,15 +54,21 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def encode_metadata(metadata: dict | None) -> dict[str, str]:
+    """Safetensors metadata as :func:`save_checked` writes it: strings as they are, anything
+    else as JSON (so a file's :func:`read_metadata` can be compared with it)."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
+
+
 def save_checked(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> str:
     """Write ``tensors`` as safetensors, plus its ``.sha256``; return the digest.
 
     Each file is written under a private temporary name and renamed into place, so
     processes converting the same weights at once never mix their writes (conversions are
     deterministic: whichever file and sidecar win, they agree)."""
-    meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
     with atomic_write(path) as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
+                  metadata=encode_metadata(metadata))
         digest = sha256_file(tmp)
         with atomic_write(path.with_suffix(".sha256")) as sidecar:
             sidecar.write_text(digest + "\n")

@@ -145,8 +145,8 @@ class TextEditPipeline:
         rendered through F moved by it: ``f + G_k(S_edited) - G_k(S)``).
         ``stop``: polled every optimisation / mapper-training step; True ends early (a
         mapper keeps the steps it has done in its checkpoint); polled between faces while
-        global directions compute their one-off relevance (RelevanceStopped; resumes). ``mask``: ``(H, W)`` in
-        [0, 1]: the edit only inside it, the outside pixel-identical
+        global directions compute their one-off relevance (RelevanceStopped; resumes).
+        ``mask``: ``(H, W)`` in [0, 1]: the edit only inside it, the outside pixel-identical
         (:func:`stylelab.local.masked_edit` on the edited S codes; W+/S only, no F)."""
         settings = TextEditSettings(method, alpha, beta, steps, space, max_channels)
         settings.check()

@@ -33,7 +33,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..cache import CacheError, cache_dir, load_checked, read_metadata, save_checked
+from ..cache import (
+    CacheError,
+    cache_dir,
+    encode_metadata,
+    load_checked,
+    read_metadata,
+    save_checked,
+)
 from ..clip.base import ClipError, TextImageModel
 from ..models.base import StyleGenerator
 from ..models.stylespace import (
@@ -204,6 +211,7 @@ def channel_relevance(G: StyleGenerator, clip: TextImageModel,
     flats = seeded_styles(G, config.faces, config.psi, config.seed)
     key = {"signature": latent_signature(G, "s"), "clip": clip.name, "config": asdict(config),
            "clip_digest": getattr(clip, "weights_digest", None) or ""}
+    checkpoint = Path(checkpoint) if checkpoint else None
     state = _resume(checkpoint, key) if checkpoint else None
     if state is None:
         gen = torch.Generator().manual_seed(config.seed + 1)
@@ -222,23 +230,21 @@ def channel_relevance(G: StyleGenerator, clip: TextImageModel,
         total += F.normalize(jac.T.double(), dim=1)
         counts += torch.tensor([1, f, b])
         if checkpoint:
-            Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-            save_checked(Path(checkpoint), {"total": total, "counts": counts,
-                                            "rng": gen.get_state()}, key)
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            save_checked(checkpoint, {"total": total, "counts": counts, "rng": gen.get_state()},
+                         key)
     return Relevance(F.normalize(total, dim=1).float(), std.float(), G.model_name,
                      key["signature"], clip.name, asdict(config),
                      {"forward": int(counts[1]), "backward": int(counts[2])},
                      key["clip_digest"] or None)
 
 
-def _resume(checkpoint: str | Path, key: dict) -> dict | None:
+def _resume(path: Path, key: dict) -> dict | None:
     """The saved state of a run with exactly ``key``, or None (no file, or another run's)."""
-    path = Path(checkpoint)
     if not path.is_file():
         return None
     try:
-        if read_metadata(path) != {k: v if isinstance(v, str) else json.dumps(v)
-                                   for k, v in key.items()}:  # as save_checked wrote them
+        if read_metadata(path) != encode_metadata(key):
             return None
         return load_checked(path)
     except CacheError:
