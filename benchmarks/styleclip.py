@@ -95,6 +95,11 @@ def unit_mean(diffs: torch.Tensor) -> torch.Tensor:
     return F.normalize(diffs.mean(1), dim=1).float()
 
 
+def first_faces(total: int, agree) -> dict[int, float]:
+    """``{n: agree(n)["mean"]}`` for the first n = 4, 8, ... 64 faces, fewer than ``total``."""
+    return {n: agree(n)["mean"] for n in (4, 8, 16, 32, 64) if n < total}
+
+
 def limit_agreement(x: torch.Tensor, y: torch.Tensor) -> dict:
     """Where the agreement of two face averages goes with ever more faces: per channel,
     cos(E[x_n], E[y_n]) from ``(C, N, D)`` per-face unit differences, with each inner
@@ -134,16 +139,16 @@ def bench(G, name: str, args, std: torch.Tensor) -> dict:
         entry = {"subset_seconds": time.perf_counter() - start,
                  "subset_forward": 2 * len(channels) * len(flats),
                  "agreement": agreement(mine, unit_mean(diffs)),
-                 "agreement_by_fd_faces": {n: agreement(mine, unit_mean(diffs[:, :n]))["mean"]
-                                           for n in (4, 8, 16, 32, 64) if n < len(flats)}}
+                 "agreement_by_fd_faces": first_faces(
+                     len(flats), lambda n: agreement(mine, unit_mean(diffs[:, :n])))}
         if reference is None:
             reference, half = diffs, len(flats) // 2
             entry["split_half"] = agreement(unit_mean(diffs[:, :half]), unit_mean(diffs[:, half:]))
         else:
             entry["vs_first_step"] = agreement(unit_mean(diffs), unit_mean(reference))
-            entry["vs_first_step_by_faces"] = {
-                n: agreement(unit_mean(diffs[:, :n]), unit_mean(reference[:, :n]))["mean"]
-                for n in (4, 8, 16, 32, 64) if n < len(flats)}
+            entry["vs_first_step_by_faces"] = first_faces(
+                len(flats), lambda n: agreement(unit_mean(diffs[:, :n]),
+                                                unit_mean(reference[:, :n])))
             entry["vs_first_step_limit"] = limit_agreement(diffs, reference)
         row["fd"][str(sigmas)] = entry
     ref = row["fd"][str(args.fd_sigmas[0])]
