@@ -22,11 +22,22 @@ No CLIP weights are reachable offline, so the models are:
 its own faces; the finite differences then also report their split-half agreement (the
 definition's own face-sampling noise) and how each step agrees with the first over the
 first n faces and, estimated, with many faces.
+
+The finite differences are the slow part (2 x channels x faces generator passes per step).
+``--diffs-cache DIR`` keeps them (per model, faces, channels and step), and ``--fd-only``
+computes them for a relevance config of ``--faces`` faces without any relevance, so they
+can run while that relevance is still being computed:
+
+    python benchmarks/styleclip.py --models stylelab/faces-minilm --faces 128 --fd-only \
+        --diffs-cache DIR
+    python benchmarks/styleclip.py --models stylelab/faces-minilm --relevance FILE \
+        --diffs-cache DIR
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import time
@@ -34,6 +45,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
 from stylelab import load_generator
 from stylelab.models.stylespace import s_dim, style_std
@@ -90,6 +102,24 @@ def our_relevance(G, clip, args, std: torch.Tensor):
     return ours, time.perf_counter() - start
 
 
+def cached_differences(G, clip, name: str, channels: list[int], flats: torch.Tensor,
+                       std: torch.Tensor, cfg: dict, sigmas: float, cache: str | None
+                       ) -> tuple[torch.Tensor, float | None]:
+    """``naive_differences`` (and its seconds; None when read from ``cache``), kept in
+    ``cache`` under a key of everything they depend on."""
+    key = json.dumps([name, G.model_name, cfg["faces"], cfg["psi"], cfg["seed"], cfg["size"],
+                      channels, sigmas])
+    path = Path(cache or ".") / f"fd-{hashlib.sha256(key.encode()).hexdigest()[:16]}.safetensors"
+    if cache and path.is_file():
+        return load_file(path)["diffs"], None
+    start = time.perf_counter()
+    diffs = naive_differences(G, clip, channels, flats, std, size=cfg["size"], sigmas=sigmas)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({"diffs": diffs.contiguous()}, path, metadata={"key": key})
+    return diffs, time.perf_counter() - start
+
+
 def unit_mean(diffs: torch.Tensor) -> torch.Tensor:
     """``(C, N, D)`` per-face unit differences -> ``(C, D)`` unit Δi (StyleCLIP's average)."""
     return F.normalize(diffs.mean(1), dim=1).float()
@@ -123,20 +153,23 @@ def bench(G, name: str, args, std: torch.Tensor) -> dict:
     ``--fd-sigmas``; the first step also gets its split-half agreement (the definition's
     own face-sampling noise), the others their agreement with the first."""
     clip = make_model(name)
-    ours, ours_s = our_relevance(G, clip, args, std)
-    cfg = ours.config
+    ours, ours_s = (None, None) if args.fd_only else our_relevance(G, clip, args, std)
+    cfg = vars(RelevanceConfig(faces=args.faces)) if args.fd_only else ours.config
     flats = seeded_styles(G, cfg["faces"], cfg["psi"], cfg["seed"])
     channels = torch.randperm(s_dim(G), generator=torch.Generator().manual_seed(0))
     channels = channels[:args.channels].tolist()
+    if args.fd_only:
+        for sigmas in args.fd_sigmas:
+            cached_differences(G, clip, name, channels, flats, std, cfg, sigmas, args.diffs_cache)
+        return None
     mine = ours.delta_i[channels]
     row = {"model": name, "embed_dim": clip.embed_dim, "faces": len(flats), "rank": cfg["rank"],
            "shipped": args.shipped, "ours": {"seconds": ours_s, **ours.evaluations}, "fd": {}}
     reference = None
     for sigmas in args.fd_sigmas:
-        start = time.perf_counter()
-        diffs = naive_differences(G, clip, channels, flats, std, size=cfg["size"],
-                                  sigmas=sigmas, progress=False)
-        entry = {"subset_seconds": time.perf_counter() - start,
+        diffs, seconds = cached_differences(G, clip, name, channels, flats, std, cfg, sigmas,
+                                            args.diffs_cache)
+        entry = {"subset_seconds": seconds,
                  "subset_forward": 2 * len(channels) * len(flats),
                  "agreement": agreement(mine, unit_mean(diffs)),
                  "agreement_by_fd_faces": first_faces(
@@ -153,11 +186,13 @@ def bench(G, name: str, args, std: torch.Tensor) -> dict:
         row["fd"][str(sigmas)] = entry
     ref = row["fd"][str(args.fd_sigmas[0])]
     full_forward = 2 * s_dim(G) * len(flats)
+    seconds = ref["subset_seconds"]  # None when the differences came from the cache
     row["naive_full"] = {"forward": full_forward,
-                         "seconds": ref["subset_seconds"] / len(channels) * s_dim(G)}
+                         "seconds": seconds / len(channels) * s_dim(G) if seconds else None}
     passes = ours.evaluations["forward"] + ours.evaluations["backward"]
     row["ratio"] = {"generator_passes": full_forward / passes,
-                    "seconds": row["naive_full"]["seconds"] / ours_s if ours_s else None}
+                    "seconds": seconds / len(channels) * s_dim(G) / ours_s
+                    if ours_s and seconds else None}
     return row
 
 
@@ -179,6 +214,10 @@ def main() -> None:
                          "of computing one on --faces")
     ap.add_argument("--relevance", default=None,
                     help="measure this relevance file on its own faces (one --models entry)")
+    ap.add_argument("--diffs-cache", default=None,
+                    help="folder keeping the finite differences between runs")
+    ap.add_argument("--fd-only", action="store_true",
+                    help="only compute (and cache) the finite differences of a --faces config")
     ap.add_argument("--json", default="benchmarks/results/styleclip.json")
     args = ap.parse_args()
     args.fd_sigmas = [float(s) for s in args.fd_sigmas.split(",")]
@@ -190,11 +229,14 @@ def main() -> None:
                                       for s in args.fd_sigmas))
     for name in args.models.split(","):
         row = bench(G, name, args, std)
+        if row is None:
+            print(f"{name}: finite differences cached in {args.diffs_cache}")
+            continue
         rows.append(row)
         cos = " ".join(f"{a['mean']:8.3f}/{a['median']:.3f}/{a['min']:.3f}".rjust(24)
                        for a in (row["fd"][str(s)]["agreement"] for s in args.fd_sigmas))
         print(f"{name:16} {row['embed_dim']:4d} {row['rank']:4d} {num(row['ours']['seconds'])} "
-              f"{row['naive_full']['seconds']:13.0f} {row['ratio']['generator_passes']:8.1f} "
+              f"{num(row['naive_full']['seconds']):>13} {row['ratio']['generator_passes']:8.1f} "
               f"{num(row['ratio']['seconds'])} {cos}", flush=True)
         fd = [row["fd"][str(s)] for s in args.fd_sigmas]
         print(f"{'':16} {row['faces']} faces; FD@{args.fd_sigmas[0]}σ split-half "
