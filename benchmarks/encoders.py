@@ -6,7 +6,8 @@ FFHQ-aligned with dlib (alignment time reported separately, not in the methods' 
 
 Methods, same run (``--methods``): each trained encoder's W and W+ (``e4e-w``, ``e4e-w+``,
 ``clcae-w``, ``clcae-w+``, ``clcae-w+f``, ``psp-w+``), every ablation variant found in
-``<cache>/encoders/<model>/variants/`` (``variant:<name>-w+`` / ``-w+f``), the hybrid
+``<cache>/encoders/<model>/variants/`` (``variant:<name>-w`` / ``-w+`` / ``-w+f``; made by
+``training/ablate_clcae.py``), the hybrid
 "e4e W+ then N W+ steps" (``refine-N`` for N in ``--refine``), and the optimisers for
 reference (``opt-w+`` with ``--reference-steps``, ``opt-pti``).
 
@@ -108,6 +109,7 @@ def encoder_methods(G, methods: list[str]) -> dict[str, tuple]:
     folder = cache_dir() / "encoders" / G.model_name / "variants"
     for path in sorted(folder.glob("*.safetensors")) if "variants" in methods else ():
         enc = load_encoder_file(path, G)
+        out[f"variant:{path.stem}-w"] = (enc, "w")
         out[f"variant:{path.stem}-w+"] = (enc, "w+")
         if enc.config.use_f:
             out[f"variant:{path.stem}-w+f"] = (enc, "w+f")

@@ -86,3 +86,33 @@ def test_clcae_starts_from_e4e(cache, tmp_path):
               "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "clcae.safetensors"),
               cache=cache)
     assert "initialised" in out and (tmp_path / "clcae.safetensors").is_file()
+
+
+def test_ablations_share_one_start_and_budget(cache, monkeypatch):
+    """Every arm of training/ablate_clcae.py starts from the same encoder, trains the same
+    steps, and lands in variants/ where benchmarks/encoders.py finds it."""
+    e4e = cache / "encoders" / "tiny-test" / "e4e.safetensors"
+    if not e4e.exists():
+        run("train_encoder.py", "--kind", "e4e", "--steps", "1", cache=cache)
+    if not (cache / "encoders" / "tiny-test" / "aligner.safetensors").exists():
+        run("train_alignment.py", "--steps", "1", cache=cache)
+    out = run("ablate_clcae.py", "--steps", "1", "--arms", "noalign,map2style",
+              "--init-from", str(e4e), cache=cache)
+    assert out.count("initialised") == 2 and "== arm noalign" in out
+    folder = cache / "encoders" / "tiny-test" / "variants"
+    for arm in ("noalign", "map2style"):
+        info = json.loads((folder / f"ablate1-{arm}.json").read_text())
+        assert info["steps"] == 1
+    assert "align" not in json.loads((folder / "ablate1-noalign.json").read_text())["last_losses"]
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    monkeypatch.setenv("STYLELAB_CACHE", str(cache))
+    from encoders import encoder_methods
+
+    import stylelab.testing  # noqa: F401  (registers tiny-test)
+    from stylelab import load_generator
+
+    methods = encoder_methods(load_generator("tiny-test"), ["variants"])
+    assert {"variant:ablate1-noalign-w", "variant:ablate1-noalign-w+f",
+            "variant:ablate1-map2style-w+"} <= set(methods)
+    assert "variant:ablate1-map2style-w+f" not in methods
