@@ -23,6 +23,10 @@ its own faces; the finite differences then also report their split-half agreemen
 definition's own face-sampling noise) and how each step agrees with the first over the
 first n faces and, estimated, with many faces.
 
+The finite differences follow StyleCLIP's reference code by default (``--fd-centre mean``:
+the channel is set to its mean over samples, then rendered at ``μ_c ± 5σ_c`` on every face);
+``--fd-centre face`` steps from each face's own value, as the paper's formula reads.
+
 The finite differences are the slow part (2 x channels x faces generator passes per step).
 ``--diffs-cache DIR`` keeps them (per model, faces, channels and step), and ``--fd-only``
 computes them for a relevance config of ``--faces`` faces without any relevance, so they
@@ -48,7 +52,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from stylelab import load_generator
-from stylelab.models.stylespace import s_dim, style_std
+from stylelab.models.stylespace import s_dim, style_mean_std
 from stylelab.styleclip.relevance import (
     Relevance,
     RelevanceConfig,
@@ -112,17 +116,18 @@ def our_relevance(G, clip, args, std: torch.Tensor):
 
 
 def cached_differences(G, clip, name: str, channels: list[int], flats: torch.Tensor,
-                       std: torch.Tensor, cfg: dict, sigmas: float, cache: str | None
-                       ) -> tuple[torch.Tensor, float | None]:
+                       std: torch.Tensor, cfg: dict, sigmas: float, cache: str | None,
+                       mean: torch.Tensor | None) -> tuple[torch.Tensor, float | None]:
     """``naive_differences`` (and its seconds; None when read from ``cache``), kept in
     ``cache`` under a key of everything they depend on."""
     key = json.dumps([name, G.model_name, cfg["faces"], cfg["psi"], cfg["seed"], cfg["size"],
-                      channels, sigmas])
+                      channels, sigmas] + (["mean"] if mean is not None else []))
     path = Path(cache or ".") / f"fd-{hashlib.sha256(key.encode()).hexdigest()[:16]}.safetensors"
     if cache and path.is_file():
         return load_file(path)["diffs"], None
     start = time.perf_counter()
-    diffs = naive_differences(G, clip, channels, flats, std, size=cfg["size"], sigmas=sigmas)
+    diffs = naive_differences(G, clip, channels, flats, std, size=cfg["size"], sigmas=sigmas,
+                              mean=mean)
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file({"diffs": diffs.contiguous()}, path, metadata={"key": key})
@@ -169,15 +174,16 @@ def bench(G, name: str, args, std: torch.Tensor) -> dict:
     channels = channels[:args.channels].tolist()
     if args.fd_only:
         for sigmas in args.fd_sigmas:
-            cached_differences(G, clip, name, channels, flats, std, cfg, sigmas, args.diffs_cache)
+            cached_differences(G, clip, name, channels, flats, std, cfg, sigmas, args.diffs_cache,
+                               args.mean)
         return None
     mine = ours.delta_i[channels]
     row = {"model": name, "embed_dim": clip.embed_dim, "faces": len(flats), "rank": cfg["rank"],
-           "shipped": args.shipped, "ours": {"seconds": ours_s, **ours.evaluations}, "fd": {}}
+           "shipped": args.shipped, "fd_centre": args.fd_centre, "ours": {"seconds": ours_s, **ours.evaluations}, "fd": {}}
     reference = None
     for sigmas in args.fd_sigmas:
         diffs, seconds = cached_differences(G, clip, name, channels, flats, std, cfg, sigmas,
-                                            args.diffs_cache)
+                                            args.diffs_cache, args.mean)
         entry = {"subset_seconds": seconds,
                  "subset_forward": 2 * len(channels) * len(flats),
                  "agreement": agreement(mine, unit_mean(diffs)),
@@ -228,6 +234,10 @@ def main() -> None:
                          "of computing one on --faces")
     ap.add_argument("--relevance", default=None,
                     help="measure this relevance file on its own faces (one --models entry)")
+    ap.add_argument("--fd-centre", choices=["mean", "face"], default="mean",
+                    help="mean: the channel is set to its mean before the ±step (StyleCLIP's "
+                         "reference code); face: the step is taken from each face's own value "
+                         "(the paper's formula)")
     ap.add_argument("--diffs-cache", default=None,
                     help="folder keeping the finite differences between runs")
     ap.add_argument("--fd-only", action="store_true",
@@ -236,7 +246,8 @@ def main() -> None:
     args = ap.parse_args()
     args.fd_sigmas = [float(s) for s in args.fd_sigmas.split(",")]
     G = load_generator("mobilestylegan-ffhq")
-    std = style_std(G)
+    mean, std = style_mean_std(G)
+    args.mean = mean if args.fd_centre == "mean" else None
     rows = []
     print(f"{'model':16} {'D':>4} {'k':>4} {'ours s':>7} {'naive s (all)':>13} {'x passes':>8} "
           f"{'x time':>7} " + " ".join(f"{'cos@' + str(s) + 'σ mean/med/min':>24}"

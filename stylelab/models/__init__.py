@@ -9,11 +9,12 @@ from .stylespace import (
     latent_signature,
     s_dim,
     s_offsets,
+    style_mean_std,
     style_std,
     unflatten_styles,
 )
 
 __all__ = ["FeatureLayer", "MobileStyleGAN", "MobileStyleGANConfig", "StyleGAN2",
            "StyleGAN2Config", "StyleGenerator", "StyleLayer", "SynthesisOutput", "channel_name",
-           "flatten_styles", "latent_signature", "s_dim", "s_offsets", "style_std",
-           "unflatten_styles"]
+           "flatten_styles", "latent_signature", "s_dim", "s_offsets", "style_mean_std",
+           "style_std", "unflatten_styles"]

@@ -64,6 +64,13 @@ def channel_name(G: StyleGenerator, index: int) -> str:
 
 def style_std(G: StyleGenerator, samples: int = 2000, seed: int = 0) -> torch.Tensor:
     """``(S,)`` standard deviation of each S channel over mapped z (truncation 1), on the CPU."""
+    return style_mean_std(G, samples, seed)[1]
+
+
+def style_mean_std(G: StyleGenerator, samples: int = 2000, seed: int = 0
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(S,)`` mean and ``(S,)`` standard deviation of each S channel over mapped z
+    (truncation 1), on the CPU."""
     with torch.no_grad():
-        w = G.sample_w(samples, seed=seed)
-        return flatten_styles(G, G.w_to_s(w)).std(0).cpu()
+        flat = flatten_styles(G, G.w_to_s(G.sample_w(samples, seed=seed))).cpu()
+    return flat.mean(0), flat.std(0)

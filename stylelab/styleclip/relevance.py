@@ -6,6 +6,9 @@ face ``n``, render ``s_n ± 5 σ_c e_c``, take the difference of the two unit im
 embeddings, normalise it, average over faces and normalise again:
 ``Δi_c = normalize(mean_n normalize(E(G(s_n + 5σ_c e_c)) - E(G(s_n - 5σ_c e_c))))``.
 That is ``2 x S x N`` generator evaluations (7136 channels x 100 faces x 2 here).
+StyleCLIP's reference code first sets the channel to its mean over samples, so every face
+is measured over the same interval ``μ_c ± 5σ_c`` (``mean=`` here); the formula above, as
+the paper writes it, steps from each face's own value.
 
 Ours (:func:`channel_relevance`) replaces each difference by the Jacobian column
 ``J_n e_c`` of ``s -> E(G(s))`` and gets all columns of a face at once:
@@ -254,32 +257,39 @@ def _resume(path: Path, key: dict) -> dict | None:
 def naive_relevance(G: StyleGenerator, clip: TextImageModel, channels: Sequence[int], *,
                     faces: int = 16, size: int = 256, psi: float = 0.7, seed: int = 0,
                     std: torch.Tensor | None = None, batch: int = 8, sigmas: float = FD_SIGMAS,
-                    progress: bool = True) -> tuple[torch.Tensor, int]:
+                    progress: bool = True, mean: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, int]:
     """StyleCLIP's finite-difference Δi for ``channels`` only: ``(len(channels), D)`` unit
     rows, and the number of generator forward passes it took (``2 x channels x faces``).
-    ``sigmas``: the step (StyleCLIP: ±5 σ)."""
+    ``sigmas``: the step (StyleCLIP: ±5 σ); ``mean``: as in :func:`naive_differences`."""
     std = style_std(G) if std is None else std
     diffs = naive_differences(G, clip, channels, seeded_styles(G, faces, psi, seed), std,
-                              size=size, batch=batch, sigmas=sigmas, progress=progress)
+                              size=size, batch=batch, sigmas=sigmas, progress=progress,
+                              mean=mean)
     return F.normalize(diffs.mean(1), dim=1).float(), 2 * len(channels) * faces
 
 
 def naive_differences(G: StyleGenerator, clip: TextImageModel, channels: Sequence[int],
                       flats: torch.Tensor, std: torch.Tensor, *, size: int = 256,
-                      batch: int = 8, sigmas: float = FD_SIGMAS, progress: bool = True
-                      ) -> torch.Tensor:
+                      batch: int = 8, sigmas: float = FD_SIGMAS, progress: bool = True,
+                      mean: torch.Tensor | None = None) -> torch.Tensor:
     """Per face: ``(len(channels), N, D)`` float64 unit differences
-    ``normalize(E(G(s_n + h σ_c e_c)) - E(G(s_n - h σ_c e_c)))`` for ``flats: (N, S)``."""
+    ``normalize(E(G(s_n + h σ_c e_c)) - E(G(s_n - h σ_c e_c)))`` for ``flats: (N, S)``;
+    with ``mean: (S,)`` channel ``c`` of every face is first set to ``mean[c]`` (StyleCLIP's
+    reference code), so the two renders are at ``μ_c ± h σ_c``."""
     rows = []
     for c in tqdm(channels, desc="naive relevance", disable=not progress):
+        base = flats.clone()
+        if mean is not None:
+            base[:, c] = mean[c]
         step = torch.zeros_like(flats)
         step[:, c] = sigmas * std[c]
         diffs = []
         with torch.no_grad():
             for i in range(0, len(flats), batch):
                 sl = slice(i, i + batch)
-                d = (embed_styles(G, clip, flats[sl] + step[sl], size)
-                     - embed_styles(G, clip, flats[sl] - step[sl], size))
+                d = (embed_styles(G, clip, base[sl] + step[sl], size)
+                     - embed_styles(G, clip, base[sl] - step[sl], size))
                 diffs.append(F.normalize(d.double(), dim=1))
         rows.append(torch.cat(diffs))
     return torch.stack(rows)

@@ -185,3 +185,21 @@ def test_cancel_stops_the_one_off_relevance_and_the_next_run_resumes(tiny, plant
     result = pipe.run("global", w, "a face with alpha", stop=lambda: False)
     assert len(computed) == 2 and result.image.shape == result.before.shape
     assert not list(tmp_path.rglob("*.partial.*"))  # finished: no partial file left
+
+
+def test_mean_centred_differences_ignore_the_faces_own_value(tiny, planted_clip):
+    """StyleCLIP's reference code sets the channel to its mean before stepping ±5σ: two faces
+    that differ only in that channel then give the same difference (stepping from each face's
+    own value, they do not)."""
+    from stylelab.models import style_mean_std
+    from stylelab.styleclip.relevance import naive_differences, seeded_styles
+
+    mean, std = style_mean_std(tiny, samples=200)
+    c = PLANTED[next(iter(PLANTED))]
+    flats = seeded_styles(tiny, 1, 0.7, 0).repeat(2, 1)
+    flats[1, c] += 3 * std[c]
+    centred = naive_differences(tiny, planted_clip, [c], flats, std, size=SIZE, progress=False,
+                                mean=mean)
+    assert torch.allclose(centred[0, 0], centred[0, 1], atol=1e-6)
+    own = naive_differences(tiny, planted_clip, [c], flats, std, size=SIZE, progress=False)
+    assert not torch.allclose(own[0, 0], own[0, 1], atol=1e-3)
