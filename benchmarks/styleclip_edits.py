@@ -16,6 +16,7 @@ probabilities come from those same nets (marked "labeller" in the table).
     python benchmarks/styleclip_edits.py [--clip stylelab/faces-minilm] [--faces 16] \
         [--methods global,optimize-w+,optimize-s,mapper] [--prompts smiling,old,...] \
         [--alphas 3,6] [--betas 0.05,0.1,0.2] [--max-channels 0] [--steps 40] [--mapper-steps 300]
+        [--relevance FILE]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from stylelab.directions.measures import LANDMARK_MEASURES, MEASURES, FaceMeasur
 from stylelab.faces import FaceAttributes, IdentityModel
 from stylelab.latents import z_from_seeds
 from stylelab.pipelines.textedit import TextEditPipeline
+from stylelab.styleclip.relevance import Relevance
 
 #: short name -> (target prompt, measure, expected sign of its change)
 PROMPTS = {
@@ -127,6 +129,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--steps", type=int, default=40, help="latent optimisation steps")
     ap.add_argument("--mapper-steps", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--relevance", default=None,
+                    help="global: this relevance file instead of the cached or shipped one")
     ap.add_argument("--json", default="benchmarks/results/styleclip_edits.json")
     args = ap.parse_args(argv)
     args.methods = args.methods.split(",")
@@ -137,6 +141,8 @@ def main(argv: list[str] | None = None) -> dict:
     G = load_generator(args.model)
     identity = IdentityModel()
     pipe = TextEditPipeline(G, load_clip(args.clip), identity=identity)
+    if args.relevance:
+        pipe.use_relevance(Relevance.load(args.relevance))
     measurer = FaceMeasurer(FaceAttributes(os.environ.get("FACEAPI_WEIGHTS")))
     seeds = list(range(FIRST_HELD_OUT_SEED, FIRST_HELD_OUT_SEED + args.faces))
     with torch.no_grad():

@@ -132,6 +132,14 @@ class TextEditPipeline:
                     self.G, self.clip, self.relevance_config, progress=progress, stop=stop)
             return self._relevance
 
+    def use_relevance(self, relevance: Relevance) -> None:
+        """Global directions use this relevance (e.g. one computed with more faces) instead of
+        the cached or shipped one; refused (ClipError) if made for another generator or text
+        model."""
+        relevance.check(self.G, self.clip)
+        with self._lock:
+            self._relevance = relevance
+
     # ------------------------------------------------------------------ methods
     def run(self, method: str, w: torch.Tensor, target: str, neutral: str = "a face", *,
             alpha: float = 4.0, beta: float = 0.1, steps: int = 60, space: str = "w+",

@@ -203,3 +203,22 @@ def test_mean_centred_differences_ignore_the_faces_own_value(tiny, planted_clip)
     assert torch.allclose(centred[0, 0], centred[0, 1], atol=1e-6)
     own = naive_differences(tiny, planted_clip, [c], flats, std, size=SIZE, progress=False)
     assert not torch.allclose(own[0, 0], own[0, 1], atol=1e-3)
+
+
+def test_pipeline_uses_a_given_relevance(tiny, planted_clip, tiny_relevance, tmp_path,
+                                         monkeypatch):
+    """``use_relevance`` (e.g. a file made with more faces): global directions never compute
+    one; a relevance of another generator is refused."""
+    from dataclasses import replace
+
+    from stylelab.pipelines.textedit import TextEditPipeline
+    from stylelab.styleclip import relevance as module
+
+    monkeypatch.setenv("STYLELAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(module, "channel_relevance", lambda *a, **k: pytest.fail("computed"))
+    pipe = TextEditPipeline(tiny, planted_clip, identity=None, size=SIZE)
+    pipe.use_relevance(Relevance.load(tiny_relevance.save(tmp_path / "given.safetensors")))
+    result = pipe.run("global", tiny.sample_w(1, seed=3), "a face with alpha")
+    assert result.image.shape == result.before.shape
+    with pytest.raises(ClipError, match="StyleSpace"):
+        pipe.use_relevance(replace(tiny_relevance, signature="other"))
