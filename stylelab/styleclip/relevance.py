@@ -279,7 +279,7 @@ def naive_differences(G: StyleGenerator, clip: TextImageModel, channels: Sequenc
     reference code), so the two renders are at ``μ_c ± h σ_c``."""
     rows = []
     for c in tqdm(channels, desc="naive relevance", disable=not progress):
-        base = flats.clone()
+        base = flats if mean is None else flats.clone()
         if mean is not None:
             base[:, c] = mean[c]
         step = torch.zeros_like(flats)
