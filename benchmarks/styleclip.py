@@ -144,17 +144,20 @@ def first_faces(total: int, agree) -> dict[int, float]:
     return {n: agree(n)["mean"] for n in (4, 8, 16, 32, 64) if n < total}
 
 
+def pair_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Unbiased ``E[a]·E[b]`` per channel from ``(C, N, D)`` per-face values: the inner
+    products of pairs of different faces only."""
+    n = a.shape[1]
+    return ((a.sum(1) * b.sum(1)).sum(1) - (a * b).sum((1, 2))) / (n * (n - 1))
+
+
 def limit_agreement(x: torch.Tensor, y: torch.Tensor) -> dict:
     """Where the agreement of two face averages goes with ever more faces: per channel,
     cos(E[x_n], E[y_n]) from ``(C, N, D)`` per-face unit differences, with each inner
     product estimated without bias from pairs of different faces (the n == m terms, which
     carry the per-face noise, left out). Noisy: it can exceed 1, and channels whose mean
     direction is too weak for a positive estimate of its length are counted, not scored."""
-    def pairs(a, b):  # unbiased E[a]·E[b] per channel
-        n = a.shape[1]
-        return ((a.sum(1) * b.sum(1)).sum(1) - (a * b).sum((1, 2))) / (n * (n - 1))
-
-    xx, yy, xy = pairs(x, x), pairs(y, y), pairs(x, y)
+    xx, yy, xy = pair_product(x, x), pair_product(y, y), pair_product(x, y)
     ok = (xx > 0) & (yy > 0)
     cos = (xy[ok] / (xx[ok] * yy[ok]).sqrt()).tolist()
     return {"channels": len(cos), "too_weak": int((~ok).sum()),
@@ -168,9 +171,7 @@ def reference_ceiling(diffs: torch.Tensor) -> dict:
     estimated without bias from pairs of different faces. Even the exact all-faces Δi would
     agree with this reference only this well (an estimate made on the same faces can do
     better, as it shares their sampling)."""
-    n = diffs.shape[1]
-    total = diffs.sum(1)
-    pairs = ((total * total).sum(1) - (diffs * diffs).sum((1, 2))) / (n * (n - 1))
+    pairs = pair_product(diffs, diffs)
     length = diffs.mean(1).norm(dim=1)
     alive = length > 0
     cos = (pairs[alive].clamp(min=0).sqrt() / length[alive]).tolist()
@@ -195,7 +196,8 @@ def bench(G, name: str, args, std: torch.Tensor) -> dict:
         return None
     mine = ours.delta_i[channels]
     row = {"model": name, "embed_dim": clip.embed_dim, "faces": len(flats), "rank": cfg["rank"],
-           "shipped": args.shipped, "fd_centre": args.fd_centre, "ours": {"seconds": ours_s, **ours.evaluations}, "fd": {}}
+           "shipped": args.shipped, "fd_centre": args.fd_centre,
+           "ours": {"seconds": ours_s, **ours.evaluations}, "fd": {}}
     reference = None
     for sigmas in args.fd_sigmas:
         diffs, seconds = cached_differences(G, clip, name, channels, flats, std, cfg, sigmas,
@@ -224,13 +226,17 @@ def bench(G, name: str, args, std: torch.Tensor) -> dict:
     ref = row["fd"][str(args.fd_sigmas[0])]
     full_forward = 2 * s_dim(G) * len(flats)
     seconds = ref["subset_seconds"]  # None when the differences came from the cache
-    row["naive_full"] = {"forward": full_forward,
-                         "seconds": seconds / len(channels) * s_dim(G) if seconds else None}
+    full_seconds = seconds / len(channels) * s_dim(G) if seconds else None
+    row["naive_full"] = {"forward": full_forward, "seconds": full_seconds}
     passes = ours.evaluations["forward"] + ours.evaluations["backward"]
     row["ratio"] = {"generator_passes": full_forward / passes,
-                    "seconds": seconds / len(channels) * s_dim(G) / ours_s
-                    if ours_s and seconds else None}
+                    "seconds": full_seconds / ours_s if ours_s and full_seconds else None}
     return row
+
+
+def spread(a: dict) -> str:
+    """``mean/median/min`` of an agreement dict, or ``-`` when it has no channels."""
+    return f"{a['mean']:.3f}/{a['median']:.3f}/{a['min']:.3f}" if a.get("channels") else "-"
 
 
 def num(x: float | None) -> str:
@@ -275,21 +281,16 @@ def main() -> None:
             print(f"{name}: finite differences cached in {args.diffs_cache}")
             continue
         rows.append(row)
-        cos = " ".join(f"{a['mean']:8.3f}/{a['median']:.3f}/{a['min']:.3f}".rjust(24)
-                       for a in (row["fd"][str(s)]["agreement"] for s in args.fd_sigmas))
+        cos = " ".join(spread(row["fd"][str(s)]["agreement"]).rjust(24) for s in args.fd_sigmas)
         print(f"{name:16} {row['embed_dim']:4d} {row['rank']:4d} {num(row['ours']['seconds'])} "
               f"{num(row['naive_full']['seconds']):>13} {row['ratio']['generator_passes']:8.1f} "
               f"{num(row['ratio']['seconds'])} {cos}", flush=True)
         fd = [row["fd"][str(s)] for s in args.fd_sigmas]
         stable = fd[0]["agreement_stable_channels"]
-        stable = (f"{stable['mean']:.3f}/{stable['median']:.3f}/{stable['min']:.3f}"
-                  if stable["channels"] else "-")
         print(f"{'':16} {row['faces']} faces; FD@{args.fd_sigmas[0]}σ split-half "
-              f"{fd[0]['split_half']['mean']:.3f}; ours vs FD on the "
-              f"{fd[0]['agreement_stable_channels']['channels']} channels with split-half "
-              f">= {STABLE_SPLIT}: {stable}; the reference's own ceiling (all-faces Δi vs "
-              f"these faces') {fd[0]['reference_ceiling']['mean']:.3f}/"
-              f"{fd[0]['reference_ceiling']['median']:.3f}/{fd[0]['reference_ceiling']['min']:.3f}"
+              f"{fd[0]['split_half']['mean']:.3f}; ours vs FD on the {stable['channels']} "
+              f"channels with split-half >= {STABLE_SPLIT}: {spread(stable)}; the reference's "
+              f"own ceiling (all-faces Δi vs these faces') {spread(fd[0]['reference_ceiling'])}"
               "; ours vs FD on the first n faces "
               f"{fd[0]['agreement_by_fd_faces']}; "
               + "; ".join(f"FD@{s}σ vs FD@{args.fd_sigmas[0]}σ {f['vs_first_step']['mean']:.3f} "
