@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_encoder  # noqa: E402  (a sibling recipe, not a package)
 
 from stylelab.cache import cache_dir  # noqa: E402
+from stylelab.encoders.registry import encoder_path  # noqa: E402
 
 ARMS: dict[str, list[str]] = {
     "paper": ["--kind", "clcae", "--recon", "wplus,f"],
@@ -57,19 +58,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=200, help="training steps of every arm")
     p.add_argument("--arms", default=",".join(ARMS), help=f"of {', '.join(ARMS)}")
     p.add_argument("--init-from", default=None,
-                   help="saved encoder every arm starts from (default: the package's e4e "
-                        "for the model; none with --tiny)")
+                   help="saved encoder every arm starts from (default: the model's e4e, "
+                        "from the package or the cache; none with --tiny)")
     args, passthrough = p.parse_known_args(argv)
     arms = args.arms.split(",")
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         raise SystemExit(f"unknown arm(s) {unknown}; choose from {', '.join(ARMS)}")
     if args.init_from is None and "--tiny" not in passthrough:
-        from importlib import resources
-
-        shipped = (Path(str(resources.files("stylelab"))) / "assets" / "encoders" / args.model
-                   / "e4e.safetensors")
-        args.init_from = str(shipped) if shipped.is_file() else None
+        found = encoder_path(args.model, "e4e")
+        args.init_from = str(found) if found else None
     if "--tiny" in passthrough:
         args.model = "tiny-test"
     for arm in arms:
