@@ -6,7 +6,8 @@ For each filter f (``--filters``, mild to far) the single reference is ``f(G_s(w
 (with our reach term), difa-momentum / difa-momentum-lr4 (Adam β1 0.9, and 4x the lr), and
 jojo-affines, which also trains the style affines) adapts
 ``--steps`` steps; the reference is inverted like a user's would be (our e4e encoder when
-trained, refined by W+ optimisation). NADA uses :class:`~stylelab.testing.clip.FilterClip`,
+trained, refined by W+ optimisation; ``--oracle``: its true latent, to tell the inversion's
+error from the method's). NADA uses :class:`~stylelab.testing.clip.FilterClip`,
 a constructed text-image model whose "photo" -> "<filter>" direction is the filter's.
 
 Measured over ``--faces`` held-out latents (seeds 50000.., truncation 0.7), by measures no
@@ -171,6 +172,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--faces", type=int, default=32)
     ap.add_argument("--ref-seed", type=int, default=1000)
     ap.add_argument("--inversion-steps", type=int, default=100)
+    ap.add_argument("--oracle", action="store_true",
+                    help="use the reference's true latent w_ref instead of inverting it (a "
+                         "diagnostic: what the method does with a perfect inversion)")
     ap.add_argument("--embed", default="vgg16", help="DiFa's image embedding")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default="benchmarks/results/adaptation.json")
@@ -196,12 +200,13 @@ def main(argv: list[str] | None = None) -> dict:
         w_ref = G.sample_w(1, seed=args.ref_seed, truncation_psi=0.7)
         reference = apply_filter(filt, render(G, w_ref, size))
         t0 = time.perf_counter()
-        latent = reference_latent(G, reference, args.inversion_steps, progress=False)
+        latent = (G.to_wplus(w_ref) if args.oracle else
+                  reference_latent(G, reference, args.inversion_steps, progress=False))
         inversion_s = time.perf_counter() - t0
         for key in args.methods.split(","):
             start, cpu = time.perf_counter(), time.process_time()
             result = run_one(G, key, filt, args, reference, latent, embedder, vgg)
-            row = {"filter": filt, "method": key, "steps": result.steps,
+            row = {"filter": filt, "method": key, "steps": result.steps, "oracle": args.oracle,
                    "seconds": time.perf_counter() - start + (inversion_s if key != "nada" else 0),
                    "cpu_seconds": time.process_time() - cpu,
                    "final_loss": result.history[-1]["total"],
