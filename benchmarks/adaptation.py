@@ -3,12 +3,12 @@
 For each filter f (``--filters``, mild to far) the single reference is ``f(G_s(w_ref))`` (seed
 ``--ref-seed``, truncation 0.7); a perfect child satisfies ``G_t(w) = f(G_s(w))``. Each method
 (``--methods``: difa, jojo, nada, DiFa's ablations difa-nostyle, difa-noscc, difa-reach
-(with our reach term), difa-momentum / difa-momentum-lr4 (Adam β1 0.9, and 4x the lr), and
-jojo-affines, which also trains the style affines) adapts
-``--steps`` steps; the reference is inverted like a user's would be (our e4e encoder when
-trained, refined by W+ optimisation; ``--oracle``: its true latent, to tell the inversion's
-error from the method's). NADA uses :class:`~stylelab.testing.clip.FilterClip`,
-a constructed text-image model whose "photo" -> "<filter>" direction is the filter's.
+(with our reach term), difa-momentum / difa-momentum-lr4 (Adam β1 0.9, and 4x the lr),
+jojo-affines, which also trains the style affines, and jojo-colour, JoJoGAN's "preserve
+colour" mixing) adapts ``--steps`` steps; the reference is inverted like a user's would be
+(our e4e encoder when trained, refined by W+ optimisation; ``--oracle``: its true latent, to
+tell the inversion's error from the method's). NADA uses
+:class:`~stylelab.testing.clip.FilterClip`, a constructed text-image model whose "photo" -> "<filter>" direction is the filter's.
 
 Measured over ``--faces`` held-out latents (seeds 50000.., truncation 0.7), by measures no
 method optimised (the losses use VGG16 statistics / tokens and VGG16 feature maps):
@@ -64,6 +64,7 @@ METHODS = {
     "difa-momentum-lr4": ("difa", {"betas": (0.9, 0.99), "lr": 0.0064}),
     "jojo": ("jojo", {}),
     "jojo-affines": ("jojo", {"train_affines": True}),  # for StyleAlign's "what changes"
+    "jojo-colour": ("jojo", {"preserve_colour": True}),  # JoJoGAN's colour-preserving mix
     "nada": ("nada", {}),
 }
 CONFIGS = {"difa": DiFaConfig, "jojo": JoJoConfig, "nada": NADAConfig}
