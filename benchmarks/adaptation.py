@@ -8,7 +8,8 @@ jojo-affines, which also trains the style affines, and jojo-colour, JoJoGAN's "p
 colour" mixing) adapts ``--steps`` steps; the reference is inverted like a user's would be
 (our e4e encoder when trained, refined by W+ optimisation; ``--oracle``: its true latent, to
 tell the inversion's error from the method's). NADA uses
-:class:`~stylelab.testing.clip.FilterClip`, a constructed text-image model whose "photo" -> "<filter>" direction is the filter's.
+:class:`~stylelab.testing.clip.FilterClip`, a constructed text-image model whose "photo" ->
+"<filter>" direction is the filter's.
 
 Measured over ``--faces`` held-out latents (seeds 50000.., truncation 0.7), by measures no
 method optimised (the losses use VGG16 statistics / tokens and VGG16 feature maps):
