@@ -137,6 +137,13 @@ def measure(G, child, filt, w, size, judges, detector, identity, effnet):
     return row
 
 
+def loss_terms(history, window=10):
+    """Each loss term's mean over the first and the last ``window`` steps: which term moved."""
+    first, last = history[:window], history[-window:]
+    return {k: [float(np.mean([r[k] for r in first])), float(np.mean([r[k] for r in last]))]
+            for k in history[0] if k != "step"}
+
+
 def save_grid(G, child, filt, w, size, path, reference):
     from stylelab.images import to_pil
 
@@ -212,6 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
                    "seconds": time.perf_counter() - start + (inversion_s if key != "nada" else 0),
                    "cpu_seconds": time.process_time() - cpu,
                    "final_loss": result.history[-1]["total"],
+                   "loss_terms": loss_terms(result.history),
                    "consistency": result.config.get("consistency")}
             row.update(measure(G, result.generator, filt, w_eval, size, judges, detector,
                                identity, effnet))
