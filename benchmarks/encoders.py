@@ -9,7 +9,8 @@ Methods, same run (``--methods``): each trained encoder's W and W+ (``e4e-w``, `
 ``<cache>/encoders/<model>/variants/`` (``variant:<name>-w`` / ``-w+`` / ``-w+f``; made by
 ``training/ablate_clcae.py``), the hybrid
 "e4e W+ then N W+ steps" (``refine-N`` for N in ``--refine``), and the optimisers for
-reference (``opt-w+`` with ``--reference-steps``, ``opt-pti``).
+reference (``opt-w+`` with ``--reference-steps``, ``opt-pti``). The hybrid and ``opt-w+``
+optimise the same loss (the default inversion loss with the dlib identity term).
 
 Per method and set: seconds per face (``--threads``, default 2), PSNR, MS-SSIM, VGG16 distance
 (the perceptual term the encoders trained with), EfficientNet-Lite0 distance (an independent
@@ -130,7 +131,8 @@ def invert_one(G, method: str, spec, target: torch.Tensor, args) -> tuple:
             return latent, features, G.synthesis(latent, size=SIZE, features_in=features), seconds
     if method.startswith("refine-"):
         config = OptimizeConfig(space="w+", steps=int(method.split("-")[1]), size=SIZE)
-        result = refine(load_encoder(f"{G.model_name}/e4e", G), target, config, progress=False)
+        result = refine(load_encoder(f"{G.model_name}/e4e", G), target, config, IdentityModel(),
+                        progress=False)  # the same loss as opt-w+, its reference
     elif method == "opt-w+":
         config = OptimizeConfig(space="w+", steps=args.reference_steps, size=SIZE)
         result = invert(G, target, config, IdentityModel(), progress=False)
