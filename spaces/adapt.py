@@ -106,6 +106,12 @@ def _prepare(model: str, method_label: str, upload: Any, example: str | None,
     return method, n_steps, pipe, _reference(model, method, upload, example)
 
 
+def _colour(method: str, preserve_colour: bool) -> bool:
+    """The checkbox belongs to JoJoGAN-style; the other methods ignore it (it stays ticked
+    while the user tries them)."""
+    return bool(preserve_colour) and method == "jojo"
+
+
 def _finish(model: str, pipe: AdaptPipeline, result) -> tuple[str, dict, str]:
     parent, child = pipe.compare(result.generator, COMPARE_SEEDS)
     # the session keeps a token; the store keeps the weight change only (a few MB), not the
@@ -122,15 +128,16 @@ def _finish(model: str, pipe: AdaptPipeline, result) -> tuple[str, dict, str]:
 @friendly_errors
 def run_adapt(model: str, method_label: str, upload: Any, example: str | None,
               source_text: str, target_text: str, clip: str | None, steps: float,
-              request: gr.Request = None, progress: gr.Progress = gr.Progress(track_tqdm=True)
-              ) -> tuple[str, dict, str]:
+              preserve_colour: bool = False, request: gr.Request = None,
+              progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, dict, str]:
     """Adapt without previews (the API): (parent/child grid PNG, session state, summary)."""
     method, steps, pipe, reference = _prepare(model, method_label, upload, example, clip, steps)
     session = getattr(request, "session_hash", None)
     flag = CANCEL.start(session)
     try:
         result = pipe.adapt(method, reference=reference, source_text=source_text,
-                            target_text=target_text, steps=steps, stop=flag.is_set)
+                            target_text=target_text, steps=steps, stop=flag.is_set,
+                            preserve_colour=_colour(method, preserve_colour))
     finally:
         CANCEL.finish(session, flag)
     return _finish(model, pipe, result)
@@ -138,7 +145,7 @@ def run_adapt(model: str, method_label: str, upload: Any, example: str | None,
 
 def run_adapt_live(model: str, method_label: str, upload: Any, example: str | None,
                    source_text: str, target_text: str, clip: str | None, steps: float,
-                   request: gr.Request = None,
+                   preserve_colour: bool = False, request: gr.Request = None,
                    progress: gr.Progress = gr.Progress(track_tqdm=True)):
     """The browser's Adapt: yields (preview, grid, state, summary, status) as it trains;
     a user error becomes the status line (earlier results kept)."""
@@ -162,7 +169,8 @@ def run_adapt_live(model: str, method_label: str, upload: Any, example: str | No
         try:
             result = pipe.adapt(method, reference=reference, source_text=source_text,
                                 target_text=target_text, steps=n_steps, stop=flag.is_set,
-                                preview=preview, preview_every=max(1, n_steps // 10))
+                                preview=preview, preview_every=max(1, n_steps // 10),
+                                preserve_colour=_colour(method, preserve_colour))
             updates.put(("done", result))
         except Exception as exc:  # noqa: BLE001 - reported in the status line
             updates.put(("error", exc))
@@ -294,6 +302,8 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
                               elem_id="adapt-method")
             steps = CheckedSlider(1, LIMITS.max_adapt_steps, min(100, LIMITS.max_adapt_steps),
                                   step=1, label="Steps", elem_id="adapt-steps")
+            colour = gr.Checkbox(False, label="Preserve colour (JoJoGAN-style: each face "
+                                 "keeps its own colours)", elem_id="adapt-preserve-colour")
         with gr.Row():
             upload = gr.File(label="Reference image", file_types=["image"],
                              elem_id="adapt-reference")
@@ -348,7 +358,8 @@ def build_tab(default_model: str, model: gr.Dropdown, inverted: gr.State) -> Non
             save = gr.Button("Save", elem_id="adapt-save")
         saved = gr.Markdown(elem_id="adapt-saved")
         save_status = gr.Markdown(elem_id="adapt-save-status")
-        inputs = [model, method, upload, example, source_text, target_text, clip, steps]
+        inputs = [model, method, upload, example, source_text, target_text, clip, steps,
+                  colour]
         hidden = gr.Button(visible=False, elem_id="api-adapt")
         hidden.click(run_adapt, inputs, [result, adapted, summary], api_name="adapt", **JOBS)
         run.click(run_adapt_live, inputs, [preview, result, adapted, summary, status],

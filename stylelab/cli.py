@@ -281,7 +281,8 @@ def _cmd_adapt(args: argparse.Namespace) -> None:
         check_destination(out, args.overwrite)  # before any training
     pipe = AdaptPipeline.from_name(args.model, embed=args.embed, clip=args.clip)
     result = pipe.adapt(args.method, reference=args.reference, source_text=args.source_text,
-                        target_text=args.target_text, steps=args.steps, align=not args.no_align)
+                        target_text=args.target_text, steps=args.steps, align=not args.no_align,
+                        preserve_colour=args.preserve_colour)
     saved = pipe.save(result, out)
     model = str(saved) if out is not None else f"adapted:{saved.name}"
     print(json.dumps({"out": str(saved), "model": model, "method": result.method,
@@ -462,8 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--steps", type=count(1, MAX_STEPS), default=None,
                     help="iterations (default: the method's, 200)")
     ad.add_argument("--embed", default=None,
-                    help="difa image embedding: efficientnet-lite0 (default offline), vgg16, "
+                    help="difa image embedding: vgg16 (default offline), efficientnet-lite0, "
                          "or clip:<name>")
+    ad.add_argument("--preserve-colour", action="store_true",
+                    help="jojo: each face keeps its own colours (JoJoGAN's colour-preserving "
+                         "mix)")
     ad.add_argument("--clip", default=None, help="nada text-image model (default: the best "
                     "available, see `stylelab clip-models`)")
     ad.add_argument("--no-align", action="store_true",

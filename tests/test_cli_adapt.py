@@ -51,6 +51,7 @@ def test_bad_input_is_one_line(tmp_path, capsys):
         (["--method", "jojo"], "needs a reference"),
         (["--reference", reference(tmp_path), "--out", str(keep)], "not an adapted"),
         (["--reference", reference(tmp_path), "--steps", "0"], "--steps"),
+        (["--reference", reference(tmp_path), "--preserve-colour"], "JoJoGAN-style"),
         (["--method", "nada", "--source-text", "a", "--target-text", "a",
           "--clip", "nope"], "unknown CLIP model"),
         (["--model", "nope", "--reference", reference(tmp_path)], "valid models"),

@@ -99,16 +99,23 @@ class AdaptPipeline:
               target_text: str | None = None, steps: int | None = None, align: bool = True,
               preview: Preview | None = None, preview_every: int = 0,
               stop: StopCheck | None = None, progress: bool = True,
-              name: str | None = None) -> AdaptedGenerator:
+              name: str | None = None, preserve_colour: bool = False) -> AdaptedGenerator:
         """Run ``method`` ("difa", "jojo", "nada"); ``steps`` in 1..``MAX_STEPS`` (default the
-        method's). ValueError (a subclass for image problems) for bad input, before any work."""
+        method's); ``preserve_colour`` (jojo only): JoJoGAN's colour-preserving mix, each
+        face keeps its own colours. ValueError (a subclass for image problems) for bad input,
+        before any work."""
         method = str(method).lower()
         if method not in METHODS:
             raise ValueError(f"unknown adaptation method {method!r}; choose one of "
                              f"{', '.join(METHODS)}")
+        if preserve_colour and method != "jojo":
+            raise ValueError("preserve colour is an option of the JoJoGAN-style method; "
+                             "choose jojo or leave it off")
         config = METHODS[method]()
         if steps is not None:
             config = replace(config, steps=check_steps(steps, MAX_STEPS))
+        if preserve_colour:
+            config = replace(config, preserve_colour=True)
         kwargs: dict = {}
         if method == "nada":
             from ..adaptation.nada import text_direction

@@ -208,3 +208,12 @@ def test_difa_reach_term_is_reported_and_falls(tiny, reference, embedder):
     last = sum(h["reach"] for h in result.history[-5:]) / 5
     assert last < first
     assert result.config["reach_weight"] == 1.0
+
+
+def test_preserve_colour_mixes_fewer_fine_entries(tiny):
+    from stylelab.adaptation.jojo import mix_layers
+
+    every, colour = mix_layers(tiny, False), mix_layers(tiny, True)
+    assert every == list(range(every[0], tiny.num_ws)) and every[0] > 0  # the fine entries
+    assert set(colour) < set(range(tiny.num_ws)) and len(colour) < len(every)
+    assert min(colour) >= every[0]  # fine entries only: the coarse shape stays the reference's

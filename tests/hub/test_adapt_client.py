@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from gradio_client import Client
 
 DIFA = "DiFa (reference image)"
+JOJO = "JoJoGAN-style (reference face)"
 NADA = "StyleGAN-NADA (texts)"
 
 
@@ -94,6 +95,19 @@ def test_not_an_image_reference(client: Client, hub: Hub, tmp_path) -> None:
     with pytest.raises(Exception, match="not an image"):
         adapt(client, upload=handle_file(str(bad)))
     assert hub.alive()
+
+
+def test_jojo_with_preserved_colour(hub: Hub) -> None:
+    from gradio_client import Client, handle_file
+
+    from stylelab.pipelines.invert import example_photos
+
+    fresh = Client(hub.url, verbose=False)  # its own session: the shared one stays DiFa's
+    photo = handle_file(str(example_photos()[0]))  # JoJoGAN inverts a face: a real one
+    grid, summary = fresh.predict("tiny-test", JOJO, photo, None, "photo", "smiling", None, 2,
+                                  True, api_name="/adapt")
+    assert "jojo: 2 steps" in summary
+    assert pixels(grid).shape == (256, 1024, 3)
 
 
 def test_apply_before_adapting_is_explained(hub: Hub) -> None:

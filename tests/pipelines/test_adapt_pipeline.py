@@ -73,3 +73,34 @@ def test_correspondence_exemplar_that_is_not_an_image(tiny, tmp_path):
     with pytest.raises(NotAnImageError):
         AdaptPipeline(tiny).correspondence(tiny.sample_w(1), bad, backbone=tiny_backbone(),
                                            layer="c2")
+
+
+def test_preserve_colour_reaches_jojo_and_only_jojo(tiny, monkeypatch):
+    import stylelab.pipelines.adapt as module
+
+    seen = {}
+
+    def fake_adapt(G, method, *, config, **kwargs):
+        seen["config"] = config
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(module, "adapt", fake_adapt)
+    pipe = AdaptPipeline(tiny)
+    reference = to_reference(tiny)
+    with pytest.raises(RuntimeError, match="stop here"):
+        pipe.adapt("jojo", reference=reference, steps=2, preserve_colour=True, align=False)
+    assert seen["config"].preserve_colour and seen["config"].steps == 2
+    with pytest.raises(RuntimeError, match="stop here"):
+        pipe.adapt("jojo", reference=reference, steps=2, align=False)
+    assert not seen["config"].preserve_colour
+    seen.clear()
+    with pytest.raises(ValueError, match="JoJoGAN-style"):
+        pipe.adapt("difa", reference=reference, preserve_colour=True, align=False)
+    assert not seen  # refused before any work
+
+
+def to_reference(G):
+    from stylelab.images import to_pil
+
+    with torch.no_grad():
+        return to_pil(G.synthesis(G.sample_w(1, seed=3), size=64).clamp(-1, 1))[0]
