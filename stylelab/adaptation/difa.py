@@ -16,7 +16,11 @@ Read from the paper and the official code (``YBYBZhang/DiFa``); written here for
   ``inverter`` into W+ is given (the paper uses e4e; :func:`default_inverter` loads ours
   when it is trained), else the term is off and the result's config says so;
 * ``reach_weight`` > 0 (ours, off by default): :func:`~.losses.reach_loss`, each sample
-  should move along the reference direction as far as the reference did.
+  should move along the reference direction as far as the reference did;
+* ``direction_floor`` (ours): the global loss's change norm is floored at this fraction of
+  ``|d|`` (:func:`~.losses.directional_loss`): at the first step the child is the parent,
+  the cosine's gradient is singular there, and without the floor that one step's gradient
+  froze Adam for the rest of the run.
 
 Defaults: the paper's Adam (betas (0, 0.99^0.8)) and batch 2; ``lr`` 0.0016 is the paper's
 for StyleGAN2's equalized weights and is scaled per tensor for MobileStyleGAN (see
@@ -61,6 +65,7 @@ class DiFaConfig(AdaptConfig):
     inversion_steps: int = 200
     crops: int = 0  # random paired crops for the global loss (0: whole images, the paper's)
     reach_weight: float = 0.0  # ours: also move as far as the reference did (losses.reach_loss)
+    direction_floor: float = 0.1  # of |reference direction|: see losses.directional_loss
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -93,6 +98,7 @@ def difa_loss(G: StyleGenerator, reference: torch.Tensor, embedder: ImageEmbedde
             source = source_mean_embedding(G, embedder, config.direction_samples, size,
                                            config.psi)
         direction = ref_embed - source
+        floor = config.direction_floor * float(direction.norm())
         ref_tokens = embedder.tokens(reference)
     consistency = None
     if inverter is not None and config.consistency_weight > 0:
@@ -113,7 +119,7 @@ def difa_loss(G: StyleGenerator, reference: torch.Tensor, embedder: ImageEmbedde
             target_embed = embedder.embed(tgt_views)
             target_tokens = embedder.tokens(target) if config.style_weight > 0 else None
         terms: dict[str, torch.Tensor] = {
-            "global": directional_loss(target_embed, source_embed, direction)}
+            "global": directional_loss(target_embed, source_embed, direction, floor)}
         total = config.global_weight * terms["global"]
         if config.reach_weight > 0:
             terms["reach"] = reach_loss(target_embed, source_embed, direction)

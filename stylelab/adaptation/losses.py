@@ -24,11 +24,20 @@ Inverter = Callable[[torch.Tensor], torch.Tensor]  # (N, 3, H, W) in [-1, 1] -> 
 
 
 def directional_loss(target_embed: torch.Tensor, source_embed: torch.Tensor,
-                     direction: torch.Tensor) -> torch.Tensor:
+                     direction: torch.Tensor, floor: float = 0.0) -> torch.Tensor:
     """Mean of ``1 - cos(target - source, direction)``: embeddings ``(N, D)``, ``direction``
-    ``(D,)`` or ``(N, D)``. 0 when every image moved exactly along the direction."""
+    ``(D,)`` or ``(N, D)``. 0 when every image moved exactly along the direction.
+
+    ``floor`` (embedding units): the change's norm in the cosine is ``max(|Δ|, floor)``, so
+    while an image has moved less than ``floor`` the loss is ``1 - <Δ, d̂> / floor``, a
+    bounded pull along ``d``. Without it the gradient grows as ``1 / |Δ|``: at the first step,
+    where the child is still the parent (``Δ = 0``: our generators draw no random noise),
+    it was 10^6 times the next steps' (DiFa, mobilestylegan-ffhq), and Adam's second-moment
+    estimate, filled by that one step, shrank every later step to almost nothing."""
     delta = target_embed - source_embed
-    return (1 - F.cosine_similarity(delta, direction.expand_as(delta), dim=-1)).mean()
+    d = direction.expand_as(delta)
+    norm = delta.norm(dim=-1).clamp_min(max(floor, 1e-12)) * d.norm(dim=-1).clamp_min(1e-12)
+    return (1 - (delta * d).sum(-1) / norm).mean()
 
 
 def reach_loss(target_embed: torch.Tensor, source_embed: torch.Tensor,

@@ -1,7 +1,10 @@
 """StyleGAN-NADA: text-driven zero-shot domain adaptation (Gal et al., SIGGRAPH 2022,
 arXiv 2108.00946), for any :class:`~stylelab.clip.TextImageModel`.
 
-* Directional loss: ``1 - cos(E_I(G_t(w)) - E_I(G_s(w)), E_T(target) - E_T(source))``.
+* Directional loss: ``1 - cos(E_I(G_t(w)) - E_I(G_s(w)), E_T(target) - E_T(source))``, the
+  image change's norm floored at ``direction_floor`` times the spread of parent faces'
+  embeddings (ours: the cosine is singular at the first step, where the child is the parent;
+  see :func:`~.losses.directional_loss`).
 * Adaptive layer selection: each step, the W+ codes of the batch are optimised for
   ``selection_steps`` Adam steps towards the target text (global loss
   ``1 - cos(E_I(G_t(w+)), E_T(target))``); the ``layers`` W+ entries that moved most are the
@@ -29,6 +32,7 @@ class NADAConfig(AdaptConfig):
     layers: int = 8
     selection_steps: int = 1
     selection_lr: float = 0.01
+    direction_floor: float = 0.1  # of the parent faces' embedding spread: losses.directional_loss
 
 
 def text_direction(clip: TextImageModel, source: str, target: str) -> torch.Tensor:
@@ -62,6 +66,15 @@ def select_layers(child: StyleGenerator, clip: TextImageModel, target_embed: tor
     return moved.topk(min(config.layers, len(moved))).indices.tolist()
 
 
+@torch.no_grad()
+def embedding_spread(G: StyleGenerator, clip: TextImageModel, size: int, n: int = 4,
+                     seed: int = 12345) -> float:
+    """Mean distance between the image embeddings of ``n`` parent faces (a fixed seed): the
+    scale of an image change in this model's embedding, for the directional loss's floor."""
+    emb = clip.encode_image(G.synthesis(G.sample_w(n, seed=seed), size=size))
+    return float(torch.pdist(emb.float()).mean())
+
+
 def nada_loss(G: StyleGenerator, clip: TextImageModel, source_text: str, target_text: str,
               config: NADAConfig):
     """``(step_loss, select)`` for :func:`~.loop.train`: the loss closure and the per-step
@@ -69,12 +82,13 @@ def nada_loss(G: StyleGenerator, clip: TextImageModel, source_text: str, target_
     size = training_size(G, config.size)
     direction = text_direction(clip, source_text, target_text).to(G.device)
     target_embed = clip.encode_text([target_text])[0].to(G.device)
+    floor = config.direction_floor * embedding_spread(G, clip, size)
 
     def step_loss(child: StyleGenerator, step: int, w: torch.Tensor):
         with torch.no_grad():
             source_embed = clip.encode_image(G.synthesis(w, size=size))
         loss = directional_loss(clip.encode_image(child.synthesis(w, size=size)),
-                                source_embed, direction)
+                                source_embed, direction, floor)
         return loss, {"directional": float(loss.detach())}
 
     def select(child: StyleGenerator, step: int, w: torch.Tensor) -> list[str] | None:
