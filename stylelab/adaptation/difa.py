@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models.base import StyleGenerator
-from .embed import ImageEmbedder
+from .embed import ImageEmbedder, parent_embeddings
 from .loop import AdaptConfig, StepLoss, training_size
 from .losses import (
     Inverter,
@@ -73,15 +73,6 @@ class DiFaConfig(AdaptConfig):
             raise ValueError(f"direction must be 'inverted' or 'mean', got {self.direction!r}")
 
 
-@torch.no_grad()
-def source_mean_embedding(G: StyleGenerator, embedder: ImageEmbedder, n: int, size: int,
-                          psi: float, seed: int = 12345, batch: int = 8) -> torch.Tensor:
-    """``(D,)`` mean embedding of ``n`` parent samples (a fixed seed: the same every run)."""
-    w = G.sample_w(n, seed=seed, truncation_psi=psi)
-    out = [embedder.embed(G.synthesis(w[i:i + batch], size=size)) for i in range(0, n, batch)]
-    return torch.cat(out).mean(0)
-
-
 def difa_loss(G: StyleGenerator, reference: torch.Tensor, embedder: ImageEmbedder,
               config: DiFaConfig, inverter: Inverter | None = None,
               latent: torch.Tensor | None = None) -> StepLoss:
@@ -95,8 +86,8 @@ def difa_loss(G: StyleGenerator, reference: torch.Tensor, embedder: ImageEmbedde
                 raise ValueError("direction='inverted' needs the reference's W+ latent")
             source = embedder.embed(G.synthesis(G.to_wplus(latent.to(G.device)), size=size))[0]
         else:
-            source = source_mean_embedding(G, embedder, config.direction_samples, size,
-                                           config.psi)
+            source = parent_embeddings(G, embedder.embed, config.direction_samples, size,
+                                       config.psi).mean(0)
         direction = ref_embed - source
         floor = config.direction_floor * float(direction.norm())
         ref_tokens = embedder.tokens(reference)

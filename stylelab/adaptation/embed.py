@@ -23,6 +23,8 @@ Both outputs are differentiable with respect to the images.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -106,6 +108,15 @@ def load_embedder(name: str = DEFAULT_EMBED, device: str | torch.device = "cpu",
     backbone = load_backbone(name, device)
     layer = TOKEN_LAYERS.get(name, backbone.layers[len(backbone.layers) // 2])
     return ImageEmbedder(name, backbone, layer, pooling=pooling)
+
+
+@torch.no_grad()
+def parent_embeddings(G, encode: Callable[[torch.Tensor], torch.Tensor], n: int, size: int,
+                      psi: float = 1.0, seed: int = 12345, batch: int = 8) -> torch.Tensor:
+    """``(n, D)`` embeddings ``encode(images)`` of ``n`` faces of the parent ``G`` at ``size``
+    (a fixed seed: the same faces every run), rendered ``batch`` at a time."""
+    w = G.sample_w(n, seed=seed, truncation_psi=psi)
+    return torch.cat([encode(G.synthesis(w[i:i + batch], size=size)) for i in range(0, n, batch)])
 
 
 def embedder_from(backbone: Backbone, clip: nn.Module | None = None,

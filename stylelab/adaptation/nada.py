@@ -19,6 +19,7 @@ import torch
 
 from ..clip.base import ClipError, TextImageModel
 from ..models.base import StyleGenerator
+from .embed import parent_embeddings
 from .loop import AdaptConfig, trainable_names, training_size
 from .losses import directional_loss
 
@@ -66,15 +67,6 @@ def select_layers(child: StyleGenerator, clip: TextImageModel, target_embed: tor
     return moved.topk(min(config.layers, len(moved))).indices.tolist()
 
 
-@torch.no_grad()
-def embedding_spread(G: StyleGenerator, clip: TextImageModel, size: int, n: int = 4,
-                     seed: int = 12345) -> float:
-    """Mean distance between the image embeddings of ``n`` parent faces (a fixed seed): the
-    scale of an image change in this model's embedding, for the directional loss's floor."""
-    emb = clip.encode_image(G.synthesis(G.sample_w(n, seed=seed), size=size))
-    return float(torch.pdist(emb.float()).mean())
-
-
 def nada_loss(G: StyleGenerator, clip: TextImageModel, source_text: str, target_text: str,
               config: NADAConfig):
     """``(step_loss, select)`` for :func:`~.loop.train`: the loss closure and the per-step
@@ -82,7 +74,9 @@ def nada_loss(G: StyleGenerator, clip: TextImageModel, source_text: str, target_
     size = training_size(G, config.size)
     direction = text_direction(clip, source_text, target_text).to(G.device)
     target_embed = clip.encode_text([target_text])[0].to(G.device)
-    floor = config.direction_floor * embedding_spread(G, clip, size)
+    with torch.no_grad():  # the scale of an image change in this model's embedding
+        parents = parent_embeddings(G, clip.encode_image, 4, size, config.psi).float()
+    floor = config.direction_floor * float(torch.pdist(parents).mean())
 
     def step_loss(child: StyleGenerator, step: int, w: torch.Tensor):
         with torch.no_grad():
